@@ -1,0 +1,3 @@
+"""syncbench's harness: simulator, clock, transports, runner, metrics, reports and CLI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""The simulated API core and its pieces; pure Python, no I/O."""
+
+from bench.api.core import SimRequest, SimResponse, SimulatedAPI, format_ts, parse_ts
+
+__all__ = ["SimRequest", "SimResponse", "SimulatedAPI", "format_ts", "parse_ts"]

@@ -1,0 +1,280 @@
+"""The simulated API: pure request -> response at a simulated instant. No I/O, no threads.
+
+Transports (in-process httpx, ASGI, replay) feed it requests with the simulated time
+at which they reach the server; it applies the activity timeline up to that time,
+checks the rate limit, answers the route and says how long the answer takes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import formatdate
+from typing import Any
+
+from bench.api.latency import LatencyModel
+from bench.api.ratelimit import Decision, FixedWindow, Unlimited
+from bench.dataset import Conversation, Message, World
+
+__all__ = ["SimRequest", "SimResponse", "SimulatedAPI", "format_ts", "parse_ts"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SimResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    service_s: float
+    endpoint: str
+    throttled: bool = False
+    #: conversations this response showed (listings) or served messages of
+    conversations: tuple[int, ...] = ()
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def format_ts(ms: int, precision: str) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{ms % 1000:03d}" if precision == "ms" else text
+
+
+def parse_ts(text: str) -> int:
+    """Milliseconds since the epoch from the API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC)."""
+    dt = datetime.fromisoformat(text.replace(" ", "T"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return round(dt.timestamp() * 1000)
+
+
+class _Live:
+    """The world as the API sees it at the current simulated time."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        pending = sorted(
+            ((m.visible_t, m.id, m) for c in world.conversations.values() for m in c.messages),
+            key=lambda item: (item[0], item[1]),
+        )
+        self._pending = [m for _, _, m in pending]
+        self._next = 0
+        self.messages: dict[int, list[Message]] = {cid: [] for cid in world.conversations}
+        self.last_ms: dict[int, int] = {}
+        self._updates = sorted(
+            ((t, ms, rid) for rid, r in world.reservations.items() for t, ms in r.updates),
+        )
+        self._next_update = 0
+        self.updated_ms: dict[int, int] = {}
+        self._sorted: dict[tuple[str, str], list[int]] = {}
+
+    def advance(self, t: float) -> None:
+        changed = False
+        while self._next < len(self._pending) and self._pending[self._next].visible_t <= t:
+            m = self._pending[self._next]
+            self._next += 1
+            self.messages[m.conversation_id].append(m)
+            self.last_ms[m.conversation_id] = max(self.last_ms.get(m.conversation_id, 0), m.sent_ms)
+            changed = True
+        while self._next_update < len(self._updates) and self._updates[self._next_update][0] <= t:
+            _, ms, rid = self._updates[self._next_update]
+            self._next_update += 1
+            self.updated_ms[rid] = max(self.updated_ms.get(rid, 0), ms)
+            changed = True
+        if changed:
+            self._sorted.clear()
+
+    def conversations(self, account: str) -> list[int]:
+        """Visible conversations of an account, newest message first, id desc on ties."""
+        key = ("conversations", account)
+        if key not in self._sorted:
+            ids = [c.id for c in self.world.conversations.values() if c.account == account and c.id in self.last_ms]
+            ids.sort(key=lambda cid: (self.last_ms[cid], cid), reverse=True)
+            self._sorted[key] = ids
+        return self._sorted[key]
+
+    def reservations(self, account: str) -> list[int]:
+        """Visible reservations of an account, `updatedOn` desc, id desc on ties."""
+        key = ("reservations", account)
+        if key not in self._sorted:
+            ids = [r.id for r in self.world.reservations.values() if r.account == account and r.id in self.updated_ms]
+            ids.sort(key=lambda rid: (self.updated_ms[rid], rid), reverse=True)
+            self._sorted[key] = ids
+        return self._sorted[key]
+
+
+class SimulatedAPI:
+    """Answers the property-management dialect: accounts, reservations, conversations, messages."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.scenario = world.scenario
+        self.live = _Live(world)
+        rl = self.scenario.rate_limit
+        self.limiter = (
+            Unlimited() if rl.algorithm == "none" else FixedWindow(rl.limit, rl.window_s, rl.count_rejected)
+        )
+        self.latency = LatencyModel(self.scenario.latency, self.scenario.seed)
+        self.admitted: list[tuple[str, float]] = []  # (limiter key, t): the server's own accounting
+        self._by_reservation: dict[int, list[Conversation]] = {}
+        for conv in world.conversations.values():
+            if conv.reservation_id is not None:
+                self._by_reservation.setdefault(conv.reservation_id, []).append(conv)
+
+    # -- helpers ------------------------------------------------------------
+    def _ts(self, ms: int) -> str:
+        return format_ts(ms, self.scenario.dialect.timestamp_precision)
+
+    def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+        now_s = self.scenario.start_ms / 1000 + t
+        return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
+
+    def _limiter_key(self, request: SimRequest, account: str | None) -> str:
+        scope = self.scenario.rate_limit.scope
+        if scope == "account":
+            return f"account:{account}"
+        if scope == "key":
+            return f"key:{request.headers.get('authorization', '')}"
+        return "global"
+
+    def _int(self, query: dict[str, str], name: str, default: int) -> int:
+        raw = query.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _BadRequest(f"{name} must be an integer") from None
+        if value < 0:
+            raise _BadRequest(f"{name} must not be negative")
+        return value
+
+    def _page(self, items: list[Any], query: dict[str, str]) -> tuple[list[Any], dict[str, Any]]:
+        dialect = self.scenario.dialect
+        limit = min(self._int(query, "limit", dialect.page_size), dialect.max_page_size)
+        offset = self._int(query, "offset", 0)
+        return items[offset : offset + limit], {"count": len(items), "limit": limit, "offset": offset}
+
+    # -- records ------------------------------------------------------------
+    def _conversation(self, cid: int) -> dict[str, Any]:
+        conv = self.world.conversations[cid]
+        return {
+            "id": conv.id,
+            "reservationId": conv.reservation_id,
+            "createdAt": self._ts(conv.created_ms),
+            "lastMessageAt": self._ts(self.live.last_ms[cid]),
+        }
+
+    def _reservation(self, rid: int) -> dict[str, Any]:
+        return {"id": rid, "updatedOn": self._ts(self.live.updated_ms[rid])}
+
+    def _message(self, m: Message) -> dict[str, Any]:
+        return {"id": m.id, "conversationId": m.conversation_id, "sentAt": self._ts(m.sent_ms), "body": f"message {m.id}"}
+
+    # -- routing ------------------------------------------------------------
+    def _route(self, request: SimRequest) -> tuple[str, str | None, list[Any], dict[str, Any]]:
+        """(endpoint, account, items, envelope extras) for a GET, or raise."""
+        parts = [p for p in request.path.split("/") if p]
+        if request.method != "GET":
+            raise _BadRequest("only GET is supported")
+        if parts == ["v1", "accounts"]:
+            return "accounts", None, [{"id": a} for a in self.world.accounts], {}
+        if len(parts) < 4 or parts[:2] != ["v1", "accounts"] or parts[2] not in self.world.accounts:
+            raise LookupError(request.path)
+        account, rest = parts[2], parts[3:]
+        live, q = self.live, request.query
+        if rest == ["reservations"]:
+            page, env = self._page(live.reservations(account), q)
+            return "reservations", account, [self._reservation(r) for r in page], env
+        if rest == ["conversations"]:
+            ids = live.conversations(account)
+            if "since" in q:
+                if not self.scenario.dialect.since:
+                    raise _BadRequest("since is not supported")
+                try:
+                    since = parse_ts(q["since"])
+                except ValueError:
+                    raise _BadRequest("since must be a timestamp") from None
+                ids = [cid for cid in ids if live.last_ms[cid] >= since]
+            page, env = self._page(ids, q)
+            return "conversations", account, [self._conversation(c) for c in page], env
+        if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
+            rid = self._id(rest[1])
+            res = self.world.reservations.get(rid)
+            if res is None or res.account != account or rid not in live.updated_ms:
+                raise LookupError(request.path)
+            convs = [c.id for c in self._by_reservation.get(rid, []) if c.id in live.last_ms]
+            return "reservation_conversations", account, [self._conversation(c) for c in convs], {}
+        if len(rest) == 3 and rest[0] == "conversations" and rest[2] == "messages":
+            cid = self._id(rest[1])
+            conv = self.world.conversations.get(cid)
+            if conv is None or conv.account != account or cid not in live.last_ms:
+                raise LookupError(request.path)
+            page, env = self._page(live.messages[cid], q)
+            return "messages", account, [self._message(m) for m in page], env
+        raise LookupError(request.path)
+
+    @staticmethod
+    def _id(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise LookupError(text) from None
+
+    @staticmethod
+    def classify(path: str) -> tuple[str, str | None]:
+        """(endpoint name, account) from the path's shape alone, before any work is done."""
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] != ["v1", "accounts"]:
+            return "unknown", None
+        if len(parts) == 2:
+            return "accounts", None
+        rest = parts[3:]
+        names = {1: {"reservations": "reservations", "conversations": "conversations"},
+                 3: {"reservations": "reservation_conversations", "conversations": "messages"}}
+        return names.get(len(rest), {}).get(rest[0] if rest else "", "unknown"), parts[2]
+
+    def handle(self, request: SimRequest, t: float) -> SimResponse:
+        """Answer `request` arriving at simulated time `t` (seconds since the scenario start)."""
+        self.live.advance(t)
+        endpoint, account = self.classify(request.path)
+        key = self._limiter_key(request, account)
+        decision = self.limiter.admit(key, t)
+        if not decision.admitted:
+            return self._throttled(decision, t, endpoint)
+        self.admitted.append((key, t))
+        try:
+            endpoint, _, items, env = self._route(request)
+        except LookupError:
+            return self._error(404, "not found", t, endpoint)
+        except _BadRequest as error:
+            return self._error(400, str(error), t, endpoint)
+        body = {"status": "success", "result": items, **env}
+        service = self.latency.service_s(endpoint, len(items), f"{request.path}?{sorted(request.query.items())}")
+        if endpoint in ("conversations", "reservation_conversations"):
+            shown = tuple(item["id"] for item in items)
+        elif endpoint == "messages":
+            shown = (int(request.path.rstrip("/").split("/")[-2]),)
+        else:
+            shown = ()
+        return SimResponse(200, self._headers(t), json.dumps(body).encode(), service, endpoint, conversations=shown)
+
+    def _throttled(self, decision: Decision, t: float, endpoint: str) -> SimResponse:
+        retry_after = max(1, int(-(-decision.reset_s // 1)))
+        headers = self._headers(t, [("retry-after", str(retry_after))])
+        body = json.dumps({"status": "fail", "message": "rate limit exceeded"}).encode()
+        return SimResponse(429, headers, body, self.latency.throttled_s(), endpoint, throttled=True)
+
+    def _error(self, status: int, message: str, t: float, endpoint: str) -> SimResponse:
+        body = json.dumps({"status": "fail", "message": message}).encode()
+        return SimResponse(status, self._headers(t), body, self.latency.throttled_s(), endpoint)

@@ -1,0 +1,223 @@
+"""The `syncbench` command line. Options, rows, files and exit codes follow DESIGN.md's Contracts.
+
+Exit codes: 0 success; 1 a gate or check found a regression or loss; 2 bad input or
+a harness error (one line on stderr, no traceback unless --debug); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from bench.output import HarnessError, atomic_write, csv_text, host_figures, json_text, prepare_out
+from bench.runner import RunSpec, results_document, run
+from bench.scenario import ScenarioError, load_scenario, shipped_scenarios
+from strategies import Options, UnknownStrategy, available
+
+__all__ = ["app"]
+
+# typer may vendor its own click; find its exception classes through typer's public ones
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+_debug = False
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"syncbench: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(TyperGroup):
+    """Every error is one line on stderr with the contract's exit code; --debug adds the traceback."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args=args, prog_name=prog_name or "syncbench", complete_var=complete_var,
+                                standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
+        except _UsageError as error:
+            if type(error).__name__ == "NoArgsIsHelpError" and error.ctx is not None:
+                typer.echo(error.ctx.get_help())
+                sys.exit(2)
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            _fail(f"{error.format_message().replace('Value error, ', '')}{hint}")
+        except (typer.Abort, KeyboardInterrupt):
+            _fail("interrupted", 130)
+        except (HarnessError, ScenarioError, UnknownStrategy, ValueError, OSError) as error:
+            if _debug:
+                traceback.print_exc()
+            _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        except _ClickException as error:
+            _fail(error.format_message(), error.exit_code)
+        except Exception as error:  # a harness bug: still one line, the traceback with --debug
+            if _debug:
+                traceback.print_exc()
+            _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Benchmark sync strategies against a simulated, rate-limited API.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+class Fanout(str, Enum):
+    sequential = "sequential"
+    threads = "threads"
+    asyncio = "async"
+
+
+class WriteMode(str, Enum):
+    row = "row"
+    bulk = "bulk"
+    chunked = "chunked"
+
+
+ScenarioOpt = Annotated[str, typer.Option("--scenario", "-s", help="A shipped scenario name or a TOML file.")]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help="Strategy name (see `syncbench strategies`).")]
+FanoutOpt = Annotated[Fanout, typer.Option("--fanout", help="How independent calls run.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="Fan-out width per account.")]
+AccountWorkersOpt = Annotated[int, typer.Option("--account-workers", help="Accounts synced at once.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")]
+PageSizeOpt = Annotated[int | None, typer.Option("--page-size", min=1, help="Page size to ask for.")]
+WriteModeOpt = Annotated[WriteMode, typer.Option("--write-mode", help="Store writes: per row, per page, or chunked.")]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per statement in chunked mode.")]
+ThrottleOpt = Annotated[float | None, typer.Option("--throttle", min=0.001, help="Client-side cap, requests/s.")]
+RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call on 429/5xx.")]
+LookbackOpt = Annotated[float, typer.Option("--lookback", min=0, help="Bookmark overlap, seconds.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write results.json, results.csv, host.json here.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite a non-empty --out.")]
+
+
+def _options(workers: int, account_workers: int, page_size: int | None, write_mode: WriteMode, chunk_size: int,
+             throttle: float | None, max_retries: int, lookback: float) -> Options:
+    return Options(
+        workers=workers,
+        account_workers=account_workers,
+        page_size=page_size,
+        write_mode=write_mode.value,  # type: ignore[arg-type]
+        chunk_size=chunk_size,
+        throttle=throttle,
+        max_retries=max_retries,
+        lookback_s=lookback,
+    )
+
+
+def _row_table(rows: list[dict[str, Any]]) -> Table:
+    """One column per result row, one line per figure: readable at any terminal width."""
+    table = Table(title="syncbench run (simulated seconds)")
+    table.add_column("")
+    for r in rows:
+        table.add_column(f"{r['strategy']} / {r['fanout']} x{r['workers']} (sync {r['sync']})", justify="right")
+    figures = {
+        "status": lambda r: r["status"],
+        "makespan (s)": lambda r: f"{r['makespan_s']:.3f}",
+        "lower bound (s)": lambda r: f"{r['lower_bound_s']:.3f}",
+        "efficiency": lambda r: f"{r['efficiency']:.2f}",
+        "API calls": lambda r: str(r["api_calls"]),
+        "calls by endpoint": lambda r: ", ".join(f"{k} {v}" for k, v in r["calls_by_endpoint"].items()),
+        "pages read": lambda r: ", ".join(f"{k} {v}" for k, v in r["pages_by_endpoint"].items()) or "-",
+        "throttled / retries": lambda r: f"{r['rate_limited']} / {r['retries']}",
+        "peak concurrency": lambda r: str(r["peak_concurrency"]),
+        "conversations found": lambda r: f"{r['conversations_found']} of {r['conversations_expected']}",
+        "messages stored": lambda r: f"{r['messages_stored']} of {r['messages_expected']}",
+        "coverage": lambda r: f"{r['coverage']:.1%}",
+        "over-fetched": lambda r: str(r["overfetched"]),
+        "duplicates": lambda r: str(r["duplicates"]),
+        "phases (s)": lambda r: ", ".join(f"{k} {v:.2f}" for k, v in r["phase_seconds"].items()),
+    }
+    for label, figure in figures.items():
+        table.add_row(label, *(figure(r) for r in rows))
+    return table
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioOpt = "pms-1000",
+    strategy: StrategyOpt = "client-filter",
+    fanout: FanoutOpt = Fanout.sequential,
+    workers: WorkersOpt = 1,
+    account_workers: AccountWorkersOpt = 1,
+    seed: SeedOpt = None,
+    page_size: PageSizeOpt = None,
+    write_mode: WriteModeOpt = WriteMode.bulk,
+    chunk_size: ChunkOpt = 500,
+    throttle: ThrottleOpt = None,
+    max_retries: RetriesOpt = 5,
+    lookback: LookbackOpt = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {results, host} as JSON.")] = False,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Run one sync of one strategy and report time, calls, throttling and coverage."""
+    if out is not None:
+        prepare_out(out, force=force)
+    world = load_scenario(scenario, seed)
+    opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
+    if strategy not in available():
+        raise UnknownStrategy(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
+    began = time.perf_counter()
+    result = run(RunSpec(world, strategy, fanout.value, opts))
+    host = host_figures(time.perf_counter() - began)
+    if out is not None:
+        atomic_write(out / "results.json", json_text(results_document(result.rows, [world])))
+        atomic_write(out / "results.csv", csv_text(result.rows))
+        atomic_write(out / "host.json", json_text(host))
+    if as_json:
+        typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
+    else:
+        console = Console()
+        console.print(_row_table(result.rows))
+        for r in result.rows:
+            if r["error"]:
+                console.print(f"[red]failed:[/red] {r['error']}")
+            for miss in r["missed"]:
+                console.print(f"missed conversation {miss['id']}: {miss['reason']}")
+        console.print(f"host: {host['host_seconds']:.2f} s, peak memory {host['peak_memory_mib']:.0f} MiB")
+    if any(r["status"] != "ok" for r in result.rows):
+        sys.exit(1)
+
+
+@app.command("scenarios")
+def scenarios_command() -> None:
+    """List the shipped scenarios."""
+    table = Table(title="shipped scenarios")
+    table.add_column("name")
+    table.add_column("description")
+    for name in shipped_scenarios():
+        table.add_row(name, load_scenario(name).description)
+    Console().print(table)
+
+
+@app.command("strategies")
+def strategies_command() -> None:
+    """List the registered strategies, plugins included."""
+    table = Table(title="strategies")
+    table.add_column("name")
+    table.add_column("kind")
+    table.add_column("what it does")
+    for name, cls in available().items():
+        table.add_row(name, "full" if cls.full else "incremental", cls.summary)
+    Console().print(table)

@@ -1,0 +1,302 @@
+"""Clocks: one interface (`now`, `sleep`, `executor`, `lock`, `new_event_loop`), two time sources.
+
+`VirtualClock` makes a sync deterministic and fast. Threads it starts run one at a
+time: a worker gives up its turn only inside the clock (a sleep, a lock, a future),
+and when every worker is blocked, time jumps to the earliest sleeper, woken in
+(time, sequence) order. Its asyncio loop reads the same virtual time and jumps to
+the next timer whenever it is idle. `RealClock` runs the same code on wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import selectors
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ClockError", "RealClock", "VirtualClock"]
+
+
+class ClockError(RuntimeError):
+    """Raised when virtual time is misused: going backwards, or every worker waits forever."""
+
+
+class _Task:
+    """A thread the virtual scheduler knows; `wake` is released to hand it the turn."""
+
+    __slots__ = ("name", "wake")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class VirtualClock:
+    """Deterministic simulated time for sequential, thread-pool and asyncio code."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._ready: deque[_Task] = deque()
+        self._sleepers: list[tuple[float, int, _Task]] = []
+        self._seq = 0
+        self._tasks: dict[int, _Task] = {}
+
+    # -- time ---------------------------------------------------------------
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, when: float) -> None:
+        if when < self._now:
+            raise ClockError(f"virtual time cannot go backwards ({when} < {self._now})")
+        self._now = when
+
+    def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ClockError(f"cannot sleep a negative time ({seconds})")
+        if not self._ready and not self._sleepers:
+            self._now += seconds  # nobody else can run before then: time simply passes
+            return
+        me = self._adopt_caller()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self._now + seconds, self._seq, me))
+        self._switch(me)
+
+    # -- scheduling ---------------------------------------------------------
+    def _me(self) -> _Task | None:
+        return self._tasks.get(threading.get_ident())
+
+    def _adopt_caller(self) -> _Task:
+        """Make the calling thread (the driver) a scheduled task, holding the turn."""
+        me = self._me()
+        if me is None:
+            me = _Task(threading.current_thread().name)
+            self._tasks[threading.get_ident()] = me
+        return me
+
+    def _next(self) -> _Task:
+        if self._ready:
+            return self._ready.popleft()
+        if self._sleepers:
+            when, _, task = heapq.heappop(self._sleepers)
+            self._now = max(self._now, when)
+            return task
+        raise ClockError("deadlock: every worker is waiting and no timer is pending")
+
+    def _switch(self, me: _Task) -> None:
+        """Give up the turn (the caller is already queued somewhere) and wait for it back."""
+        nxt = self._next()
+        if nxt is me:
+            return
+        nxt.wake.release()
+        me.wake.acquire()
+
+    def _block(self, waiters: deque[_Task]) -> None:
+        me = self._adopt_caller()
+        waiters.append(me)
+        self._switch(me)
+
+    def _yield(self) -> None:
+        """Let every ready worker run before the caller goes on."""
+        if not self._ready and not self._sleepers:
+            raise ClockError("deadlock: waiting for workers that are all blocked")
+        me = self._adopt_caller()
+        self._ready.append(me)
+        self._switch(me)
+
+    def _notify_one(self, waiters: deque[_Task]) -> None:
+        if waiters:
+            self._ready.append(waiters.popleft())
+
+    def _notify_all(self, waiters: deque[_Task]) -> None:
+        self._ready.extend(waiters)
+        waiters.clear()
+
+    def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Start a thread that runs `target` only when handed the turn."""
+        self._adopt_caller()
+        task = _Task(name)
+
+        def run() -> None:
+            task.wake.acquire()
+            try:
+                target()
+            finally:
+                del self._tasks[threading.get_ident()]
+                try:
+                    nxt = self._next()
+                except ClockError:
+                    nxt = None
+                if nxt is not None:
+                    nxt.wake.release()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        self._ready.append(task)
+        thread.start()
+        self._tasks[thread.ident] = task  # type: ignore[index]
+        return thread
+
+    # -- primitives strategies use ------------------------------------------
+    def lock(self) -> VirtualLock:
+        return VirtualLock(self)
+
+    def executor(self, max_workers: int, name: str = "worker-") -> VirtualExecutor:
+        return VirtualExecutor(self, max_workers, name)
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return _VirtualEventLoop(self)
+
+
+class VirtualLock:
+    """A mutex whose waiters yield their turn to the virtual scheduler."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._held = False
+        self._waiters: deque[_Task] = deque()
+
+    def __enter__(self) -> VirtualLock:
+        while self._held:
+            self._clock._block(self._waiters)
+        self._held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._held = False
+        self._clock._notify_all(self._waiters)
+
+
+class VirtualFuture:
+    """The result of a submitted call; `result()` waits through the clock."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._waiters: deque[_Task] = deque()
+
+    def done(self) -> bool:
+        return self._done
+
+    def _finish(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error, self._done = value, error, True
+        self._clock._notify_all(self._waiters)
+
+    def result(self) -> Any:
+        while not self._done:
+            self._clock._block(self._waiters)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class VirtualExecutor:
+    """A thread pool on virtual time: workers start lazily, up to `max_workers`, like
+    `concurrent.futures.ThreadPoolExecutor`, and take work in submission order."""
+
+    def __init__(self, clock: VirtualClock, max_workers: int, name: str = "worker-") -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._clock = clock
+        self._name = name
+        self._max = max_workers
+        self._queue: deque[tuple[Callable[[], Any], VirtualFuture]] = deque()
+        self._idle: deque[_Task] = deque()
+        self._threads: list[threading.Thread] = []
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> VirtualFuture:
+        future = VirtualFuture(self._clock)
+        self._queue.append((lambda: fn(*args), future))
+        if not self._idle and len(self._threads) < self._max:
+            n = len(self._threads)
+            self._threads.append(self._clock.start_thread(self._work, f"{self._name}{n}"))
+        else:
+            self._clock._notify_one(self._idle)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            while not self._queue and not self._shutdown:
+                self._clock._block(self._idle)
+            if not self._queue:
+                return
+            call, future = self._queue.popleft()
+            try:
+                value = call()
+            except BaseException as error:  # handed to whoever waits on the future
+                future._finish(error=error)
+            else:
+                future._finish(value)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._shutdown = True
+        self._clock._notify_all(self._idle)
+        if wait:
+            while any(t.ident in self._clock._tasks for t in self._threads):
+                self._clock._yield()
+            for thread in self._threads:
+                thread.join()
+
+    def __enter__(self) -> VirtualExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """Polls real descriptors without blocking; an idle wait moves virtual time instead."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        events = super().select(0)
+        if events or timeout == 0:
+            return events
+        if timeout is None:
+            raise ClockError("deadlock: the event loop is idle with no timer pending")
+        self._clock._now += timeout
+        return []
+
+
+class _VirtualEventLoop(asyncio.SelectorEventLoop):
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(_VirtualSelector(clock))
+        self._virtual_clock = clock
+
+    def time(self) -> float:
+        return self._virtual_clock._now
+
+
+class RealClock:
+    """Wall time with the standard library's primitives; `source` is replaceable in tests."""
+
+    def __init__(self, source: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self._origin = source()
+
+    def now(self) -> float:
+        return self.source() - self._origin
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def executor(self, max_workers: int, name: str = "worker-") -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name.rstrip("-_"))
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()

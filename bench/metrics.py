@@ -1,0 +1,128 @@
+"""One result row from a sync's trace, its store and the ground truth (DESIGN.md, Contracts)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from bench.dataset import Truth, World
+from bench.store import SqliteStore
+from bench.transport import TraceEntry
+from strategies import DriverStats
+
+__all__ = ["LISTING_ENDPOINTS", "diagnose", "measure", "union_seconds"]
+
+LISTING_ENDPOINTS = ("reservations", "conversations")
+
+
+def r6(x: float) -> float:
+    """Floats in results are rounded to microseconds."""
+    return round(x, 6) + 0.0
+
+
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Total time covered by possibly overlapping intervals."""
+    total, end = 0.0, -math.inf
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
+    """The least time the rate limit allows for the calls that succeeded, in the busiest scope."""
+    rl = world.scenario.rate_limit
+    if rl.algorithm == "none":
+        return 0.0
+    per_scope = Counter(
+        "all" if rl.scope != "account" else e.account for e in trace if not e.throttled
+    )
+    busiest = max(per_scope.values(), default=0)
+    return max(0, math.ceil(busiest / rl.limit) - 1) * rl.window_s
+
+
+def diagnose(
+    cid: int, world: World, store_ids: set[int], trace: list[TraceEntry], start_t: float, cutoff_ms: int | None
+) -> str:
+    """Why an expected conversation is missing from the store, as the mechanism that lost it."""
+    conv = world.conversations[cid]
+    if cid in store_ids:
+        return "messages-incomplete: the conversation is stored but some of its new messages are not"
+    listed = {c for e in trace if e.endpoint in ("conversations", "reservation_conversations") for c in e.conversations}
+    if cid in listed:
+        return "filtered-out: listed, but its lastMessageAt was judged older than the bookmark"
+    endpoints = {e.endpoint for e in trace if not e.throttled}
+    listings = [e for e in trace if e.endpoint == "conversations" and not e.throttled]
+    if conv.reservation_id is None and "reservation_conversations" in endpoints and not listings:
+        return "no-reservation: the conversation has no reservation and no conversation listing was read"
+    if listings:
+        first, last = min(e.start for e in listings), max(e.end for e in listings)
+        moved = any(first < m.visible_t <= last for c in world.conversations.values() for m in c.messages)
+        if moved:
+            return "shifted-between-pages: the listing changed while it was paged with offsets"
+        return "early-stop: the listing stopped before reaching it"
+    if conv.reservation_id is not None and cutoff_ms is not None:
+        updated = max((ms for t, ms in world.reservations[conv.reservation_id].updates if t <= start_t), default=0)
+        if updated < cutoff_ms:
+            return "reservation-not-updated: a new message did not bump its reservation's updatedOn"
+    return "never-requested: no call of the sync could have returned it"
+
+
+def measure(
+    *,
+    world: World,
+    truth: Truth,
+    trace: list[TraceEntry],
+    store: SqliteStore,
+    stats: DriverStats,
+    start_t: float,
+    end_t: float,
+    peak_concurrency: int,
+    cutoff_ms: int | None,
+    status: str,
+    error: str | None,
+) -> dict[str, Any]:
+    """The measured fields of a result row for the sync that ran from `start_t` to `end_t`."""
+    makespan = end_t - start_t
+    stored_msgs = store.message_ids()
+    stored_convs = store.conversation_ids()
+    found = [cid for cid, msgs in truth.conversations.items() if cid in stored_convs and msgs <= stored_msgs]
+    missing = sorted(set(truth.conversations) - set(found))
+    fetched = {c for e in trace if e.endpoint == "messages" and e.status == 200 for c in e.conversations}
+    phases: dict[str, list[tuple[float, float]]] = {}
+    for e in trace:
+        phases.setdefault(e.phase or "other", []).append((e.start, e.end))
+    if stats.store_spans:
+        phases["store"] = stats.store_spans
+    calls = Counter(e.endpoint for e in trace)
+    pages = Counter(e.endpoint for e in trace if e.endpoint in LISTING_ENDPOINTS and e.status == 200)
+    lower = max(stats.critical_path_s, rate_limit_bound(trace, world)) if status == "ok" else 0.0
+    messages_expected = truth.messages
+    return {
+        "status": status,
+        "error": error,
+        "makespan_s": r6(makespan),
+        "phase_seconds": {k: r6(union_seconds(v)) for k, v in sorted(phases.items())},
+        "api_calls": len(trace),
+        "calls_by_endpoint": dict(sorted(calls.items())),
+        "pages_by_endpoint": dict(sorted(pages.items())),
+        "rate_limited": sum(e.throttled for e in trace),
+        "retries": stats.retries,
+        "peak_concurrency": peak_concurrency,
+        "conversations_expected": len(truth.conversations),
+        "conversations_found": len(found),
+        "conversations_missed": len(missing),
+        "missed": [
+            {"id": cid, "reason": diagnose(cid, world, stored_convs, trace, start_t, cutoff_ms)} for cid in missing
+        ],
+        "overfetched": len(fetched & truth.quiet),
+        "duplicates": store.duplicates,
+        "messages_expected": messages_expected,
+        "messages_stored": sum(len(msgs & stored_msgs) for msgs in truth.conversations.values()),
+        "coverage": r6(len(found) / len(truth.conversations)) if truth.conversations else 1.0,
+        "lower_bound_s": r6(lower),
+        "efficiency": r6(lower / makespan) if makespan > 0 and lower > 0 else 0.0,
+    }

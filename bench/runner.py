@@ -1,0 +1,115 @@
+"""Run one strategy on one scenario in one fan-out mode: world -> API -> transport -> driver -> store -> row."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+import bench
+from bench.api import SimulatedAPI
+from bench.clock import VirtualClock
+from bench.dataset import generate, truth_at
+from bench.metrics import measure
+from bench.scenario import Scenario, scenario_hash
+from bench.store import SqliteStore
+from bench.transport import AsyncSimTransport, SimTransport, TraceEntry
+from strategies import FANOUTS, Options, SyncContext, get_strategy, run_async, run_sequential, run_threads
+
+__all__ = ["BASE_URL", "MAX_WORKERS", "RunSpec", "RunResult", "results_document", "run"]
+
+BASE_URL = "http://api.sim"
+MAX_WORKERS = 1000
+DEFAULT_OPTIONS = Options()
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run: the key of a result row."""
+
+    scenario: Scenario
+    strategy: str
+    fanout: str = "sequential"
+    options: Options = field(default_factory=Options)
+
+    def __post_init__(self) -> None:
+        if self.fanout not in FANOUTS:
+            raise ValueError(f"unknown fan-out {self.fanout!r} (choose from {', '.join(FANOUTS)})")
+        for name in ("workers", "account_workers"):
+            value = getattr(self.options, name)
+            if not 1 <= value <= MAX_WORKERS:
+                raise ValueError(f"{name.replace('_', '-')} must be between 1 and {MAX_WORKERS}, not {value}")
+
+    def key(self, sync: int) -> dict[str, Any]:
+        opts = asdict(self.options)
+        defaults = asdict(DEFAULT_OPTIONS)
+        changed = {
+            k: v for k, v in sorted(opts.items()) if k not in ("workers", "account_workers") and v != defaults[k]
+        }
+        return {
+            "scenario": self.scenario.name,
+            "strategy": self.strategy,
+            "fanout": self.fanout,
+            "workers": self.options.workers,
+            "account_workers": self.options.account_workers,
+            "seed": self.scenario.seed,
+            "sync": sync,
+            "options": changed,
+        }
+
+
+@dataclass
+class RunResult:
+    rows: list[dict[str, Any]]
+    trace: list[TraceEntry]
+
+
+def run(spec: RunSpec) -> RunResult:
+    """Run the spec's syncs on a fresh world, store and virtual clock; one row per sync."""
+    strategy = get_strategy(spec.strategy)
+    scenario = spec.scenario
+    world = generate(scenario)
+    api = SimulatedAPI(world)
+    clock = VirtualClock()
+    opts = spec.options
+    store = SqliteStore(cost=scenario.store, write_mode=opts.write_mode, chunk_size=opts.chunk_size)
+    for account in world.accounts:
+        store.set_bookmark(account, world.cutoff_ms)
+    store.begin_sync()
+    ctx = SyncContext(clock=clock, store=store, options=opts, rng=random.Random(scenario.seed))
+    if spec.fanout == "async":
+        transport: SimTransport | AsyncSimTransport = AsyncSimTransport(api, clock)
+        outcome = run_async(ctx, strategy.sync(ctx), httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+    else:
+        transport = SimTransport(api, clock)
+        with httpx.Client(transport=transport, base_url=BASE_URL) as client:
+            driver = run_threads if spec.fanout == "threads" else run_sequential
+            outcome = driver(ctx, strategy.sync(ctx), client)
+    start_t, end_t = 0.0, clock.now()
+    cutoff = None if strategy.full else world.cutoff_ms
+    row = spec.key(0) | measure(
+        world=world,
+        truth=truth_at(world, start_t, end_t, cutoff),
+        trace=transport.trace,
+        store=store,
+        stats=outcome.stats,
+        start_t=start_t,
+        end_t=end_t,
+        peak_concurrency=transport.peak_in_flight,
+        cutoff_ms=cutoff,
+        status="failed" if outcome.error else "ok",
+        error=outcome.error,
+    )
+    store.close()
+    return RunResult([row], transport.trace)
+
+
+def results_document(rows: list[dict[str, Any]], scenarios: list[Scenario]) -> dict[str, Any]:
+    """The `results.json` document: deterministic, with no host figures."""
+    return {
+        "syncbench": bench.__version__,
+        "scenarios": {s.name: scenario_hash(s) for s in sorted(scenarios, key=lambda s: s.name)},
+        "results": rows,
+    }

@@ -1,0 +1,204 @@
+"""Scenario files: a validated description of one API world and the syncs run against it.
+
+A scenario is TOML (see docs/scenarios.md). It is found by shipped name or by path;
+a bad file is refused with one line naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "scenario_hash",
+    "shipped_scenarios",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message is one line."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dataset(_Model):
+    accounts: int = Field(1, ge=1, le=1000)
+    conversations: int = Field(1000, ge=0, description="conversations per account")
+    orphans: int = Field(0, ge=0, description="conversations with no reservation, per account")
+    messages: tuple[int, int] = Field((1, 12), description="messages per conversation, min and max")
+    history_days: float = Field(180, gt=0)
+
+    @field_validator("messages")
+    @classmethod
+    def _range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] < 1 or v[1] < v[0]:
+            raise ValueError("must be [min, max] with 1 <= min <= max")
+        return v
+
+    @model_validator(mode="after")
+    def _orphans_fit(self) -> Dataset:
+        if self.orphans > self.conversations:
+            raise ValueError("orphans cannot exceed conversations")
+        return self
+
+
+class Activity(_Model):
+    """What happened since the last sync (the cutoff) and while the sync runs, per account."""
+
+    cutoff_ago_s: float = Field(86400, gt=0, description="the previous sync, seconds before start")
+    active: int = Field(0, ge=0, description="conversations with new messages since the cutoff")
+    active_orphans: int = Field(0, ge=0, description="of `active`, how many have no reservation")
+    reservation_only: int = Field(0, ge=0, description="reservations updated with no new message")
+    during_sync: int = Field(0, ge=0, description="messages arriving while the sync runs")
+    during_sync_window_s: tuple[float, float] = (0.5, 5.0)
+
+
+class Dialect(_Model):
+    pagination: Literal["offset"] = "offset"
+    page_size: int = Field(100, ge=1, description="the page size clients ask for by default")
+    max_page_size: int = Field(100, ge=1)
+    timestamp_precision: Literal["s", "ms"] = "s"
+    since: bool = Field(True, description="the conversation listing accepts a `since` filter")
+
+    @model_validator(mode="after")
+    def _page_fits(self) -> Dialect:
+        if self.page_size > self.max_page_size:
+            raise ValueError("page_size cannot exceed max_page_size")
+        return self
+
+
+class RateLimit(_Model):
+    algorithm: Literal["fixed-window", "none"] = "fixed-window"
+    scope: Literal["account", "key", "global"] = "account"
+    limit: int = Field(30, ge=1)
+    window_s: float = Field(1.0, gt=0)
+    count_rejected: bool = Field(False, description="throttled requests use up the quota too")
+
+
+class EndpointLatency(_Model):
+    base_s: float = Field(ge=0)
+    per_item_s: float = Field(0.0, ge=0)
+
+
+def _default_endpoints() -> dict[str, EndpointLatency]:
+    return {
+        "accounts": EndpointLatency(base_s=0.1),
+        "reservations": EndpointLatency(base_s=0.2, per_item_s=0.003),
+        "conversations": EndpointLatency(base_s=0.2, per_item_s=0.003),
+        "reservation_conversations": EndpointLatency(base_s=0.45, per_item_s=0.02),
+        "messages": EndpointLatency(base_s=0.18, per_item_s=0.005),
+    }
+
+
+class Latency(_Model):
+    connect_s: float = Field(0.15, ge=0, description="one-time setup of each new connection")
+    jitter_sigma: float = Field(0.15, ge=0, le=2, description="lognormal jitter of service time")
+    throttled_s: float = Field(0.05, ge=0, description="time to answer a throttled request")
+    endpoints: dict[str, EndpointLatency] = Field(default_factory=_default_endpoints)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _known(cls, v: dict[str, EndpointLatency]) -> dict[str, EndpointLatency]:
+        unknown = set(v) - set(_default_endpoints())
+        if unknown:
+            raise ValueError(f"unknown endpoint {sorted(unknown)[0]!r}")
+        return {**_default_endpoints(), **v}
+
+
+class StoreCost(_Model):
+    statement_s: float = Field(0.002, ge=0, description="one database round trip")
+    row_s: float = Field(0.00002, ge=0, description="each row written")
+
+
+class Scenario(_Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = 1
+    start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    dataset: Dataset = Dataset()
+    activity: Activity = Activity()
+    dialect: Dialect = Dialect()
+    rate_limit: RateLimit = RateLimit()
+    latency: Latency = Latency()
+    store: StoreCost = StoreCost()
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must carry a time zone, such as 2026-03-02T09:00:00Z")
+        return v
+
+    @model_validator(mode="after")
+    def _activity_fits(self) -> Scenario:
+        a, d = self.activity, self.dataset
+        if a.active > d.conversations:
+            raise ValueError("activity.active cannot exceed dataset.conversations")
+        if a.active_orphans > min(a.active, d.orphans):
+            raise ValueError("activity.active_orphans cannot exceed activity.active or dataset.orphans")
+        if a.reservation_only > d.conversations - d.orphans - (a.active - a.active_orphans):
+            raise ValueError("activity.reservation_only exceeds the reservations left to update")
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+
+def _shipped_dir() -> Path:
+    return Path(str(resources.files("bench.fixtures").joinpath("scenarios")))
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Shipped scenario names and their files, found in the installed package."""
+    return {p.stem: p for p in sorted(_shipped_dir().glob("*.toml"))}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_scenario(name_or_path: str, seed: int | None = None) -> Scenario:
+    """Load a shipped scenario by name, or a TOML file by path; `seed` overrides the file's."""
+    path = Path(name_or_path)
+    if not (name_or_path.endswith(".toml") or path.exists()):
+        shipped = shipped_scenarios()
+        if name_or_path not in shipped:
+            names = ", ".join(shipped) or "none"
+            raise ScenarioError(f"unknown scenario {name_or_path!r} (shipped: {names})")
+        path = shipped[name_or_path]
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: malformed TOML: {error}") from None
+    raw.setdefault("name", path.stem)
+    if seed is not None:
+        raw["seed"] = seed
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ScenarioError(f"{path}: {_where(first['loc'])}: {message}{more}") from None
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """A short content hash, so results and baselines say which world they measured."""
+    canonical = scenario.model_dump_json(exclude={"seed"})
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

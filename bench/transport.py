@@ -1,0 +1,118 @@
+"""httpx transports that hand each request to the simulated API on a clock, and trace it.
+
+A strategy holds an ordinary `httpx.Client` / `httpx.AsyncClient`; only the transport
+knows the server is simulated. It models a client connection pool (a new connection
+pays the scenario's setup cost once), charges the response's service time to the
+clock, and records one trace entry per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from bench.api import SimRequest, SimResponse, SimulatedAPI
+from bench.clock import RealClock, VirtualClock
+
+__all__ = ["AsyncSimTransport", "SimTransport", "TraceEntry"]
+
+
+@dataclass(slots=True)
+class TraceEntry:
+    start: float
+    end: float
+    method: str
+    endpoint: str
+    path: str
+    status: int
+    bytes: int
+    worker: str
+    attempt: int
+    phase: str
+    account: str | None
+    new_connection: bool
+    throttled: bool
+    conversations: tuple[int, ...] = ()
+
+
+class _SimBase:
+    def __init__(self, api: SimulatedAPI, clock: VirtualClock | RealClock) -> None:
+        self.api = api
+        self.clock = clock
+        self.trace: list[TraceEntry] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.connections = 0
+        self._idle = 0
+
+    def _open(self) -> tuple[float, bool]:
+        """Take an idle pooled connection, or open one (its setup time is charged)."""
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self._idle:
+            self._idle -= 1
+            return 0.0, False
+        self.connections += 1
+        return self.api.scenario.latency.connect_s, True
+
+    def _answer(self, request: httpx.Request) -> SimResponse:
+        sim = SimRequest(
+            request.method,
+            request.url.path,
+            dict(request.url.params.items()),
+            {k.lower(): v for k, v in request.headers.items()},
+        )
+        return self.api.handle(sim, self.clock.now())
+
+    def _close(self, request: httpx.Request, start: float, sim: SimResponse, new: bool) -> httpx.Response:
+        self.in_flight -= 1
+        self._idle += 1
+        info = request.extensions.get("syncbench", {})
+        _, account = self.api.classify(request.url.path)
+        self.trace.append(
+            TraceEntry(
+                start=start,
+                end=self.clock.now(),
+                method=request.method,
+                endpoint=sim.endpoint,
+                path=request.url.path,
+                status=sim.status,
+                bytes=len(sim.body),
+                worker=info.get("worker", "main"),
+                attempt=info.get("attempt", 1),
+                phase=info.get("phase", ""),
+                account=account,
+                new_connection=new,
+                throttled=sim.throttled,
+                conversations=sim.conversations,
+            )
+        )
+        return httpx.Response(sim.status, headers=sim.headers, content=sim.body)
+
+
+class SimTransport(_SimBase, httpx.BaseTransport):
+    """Blocking transport: sleeps through the clock (virtual or real)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        start = self.clock.now()
+        setup, new = self._open()
+        if setup:
+            self.clock.sleep(setup)
+        sim = self._answer(request)
+        self.clock.sleep(sim.service_s)
+        return self._close(request, start, sim, new)
+
+
+class AsyncSimTransport(_SimBase, httpx.AsyncBaseTransport):
+    """Asyncio transport: waits on the running loop, whose time is the clock's."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        start = self.clock.now()
+        setup, new = self._open()
+        if setup:
+            await asyncio.sleep(setup)
+        sim = self._answer(request)
+        await asyncio.sleep(sim.service_s)
+        return self._close(request, start, sim, new)

@@ -1,0 +1,258 @@
+"""Fan-out drivers: carry out a strategy's effects sequentially, on a thread pool, or on asyncio.
+
+Every driver sends calls through httpx, paces them with the optional throttle,
+retries throttling and server errors through the shared policy, and sleeps only
+through the context's clock (or the running event loop, whose time is the clock's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from itertools import count
+from typing import Any
+
+import httpx
+
+from strategies.context import SyncContext
+from strategies.effects import Call, Effect, FanOut, SyncFailed, SyncGen, Write
+from strategies.retry import RETRYABLE_STATUS, RetryPolicy, is_throttled
+from strategies.throttle import Throttle
+
+__all__ = ["FANOUTS", "DriverStats", "Outcome", "run_async", "run_sequential", "run_threads"]
+
+FANOUTS = ("sequential", "threads", "async")
+
+
+@dataclass
+class DriverStats:
+    retries: int = 0
+    store_spans: list[tuple[float, float]] = field(default_factory=list)
+    #: the longest chain of effects that must run one after another, each call costing
+    #: its successful attempt: the time the sync would take with unlimited workers
+    critical_path_s: float = 0.0
+
+
+class _Base:
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+        self.stats = DriverStats()
+        self.policy = RetryPolicy(attempts=ctx.options.max_retries + 1)
+        self.throttle = Throttle(ctx.options.throttle) if ctx.options.throttle else None
+
+    def _request(self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int) -> httpx.Request:
+        info = {"worker": worker, "attempt": attempt, "phase": call.phase}
+        return client.build_request(call.method, call.path, params=call.params, extensions={"syncbench": info})
+
+    def _outcome(
+        self, call: Call, attempt: int, response: httpx.Response | None, error: Exception | None
+    ) -> httpx.Response | float:
+        """The final response, or the seconds to wait before the next attempt."""
+        if response is not None and not (is_throttled(response) or response.status_code in RETRYABLE_STATUS):
+            return response
+        wait = self.policy.wait_for(attempt, response, self.ctx.rng)
+        if wait is None:
+            what = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+            raise SyncFailed(f"{call.method} {call.path}: gave up after {attempt} attempts ({what})", response)
+        self.stats.retries += 1
+        return wait
+
+    def _pace(self) -> float:
+        return self.throttle.reserve(self.ctx.clock.now()) if self.throttle else 0.0
+
+    def _width(self, fan: FanOut, levels: frozenset[str]) -> int:
+        """How many of the fan-out's tasks may run at once here (1: run them inline)."""
+        if fan.level in levels:
+            return 1  # already inside a pool of this level: nested fan-outs run in place
+        opts = self.ctx.options
+        return min(opts.workers if fan.level == "items" else opts.account_workers, len(fan.tasks))
+
+    @staticmethod
+    def _gathered(results: list[Any]) -> tuple[list[Any], float]:
+        """The tasks' values in order and the fan-out's critical path, or the first failure."""
+        for result in results:
+            if isinstance(result, _Failed):
+                raise result.error
+        return [value for value, _ in results], max((path for _, path in results), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+class _SyncDriver(_Base):
+    def __init__(self, ctx: SyncContext, client: httpx.Client, pooled: bool) -> None:
+        super().__init__(ctx)
+        self.client = client
+        self.pooled = pooled
+
+    def run(self, gen: SyncGen, worker: str, levels: frozenset[str] = frozenset()) -> tuple[Any, float]:
+        """Carry out `gen`'s effects; returns its value and its critical path."""
+        send: Any = gen.send
+        payload: Any = None
+        path = 0.0
+        while True:
+            try:
+                effect = send(payload)
+            except StopIteration as stop:
+                return stop.value, path
+            try:
+                (payload, cost), send = self.perform(effect, worker, levels), gen.send
+                path += cost
+            except (SyncFailed, httpx.HTTPError) as error:
+                payload, send = error, gen.throw
+
+    def perform(self, effect: Effect, worker: str, levels: frozenset[str]) -> tuple[Any, float]:
+        if isinstance(effect, Call):
+            return self.call(effect, worker)
+        if isinstance(effect, Write):
+            seconds = self.ctx.store.write(effect.kind, effect.account, effect.rows)
+            start = self.ctx.clock.now()
+            self.ctx.clock.sleep(seconds)
+            self.stats.store_spans.append((start, self.ctx.clock.now()))
+            return None, seconds
+        return self.fan_out(effect, worker, levels)
+
+    def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
+        clock = self.ctx.clock
+        for attempt in count(1):
+            if wait := self._pace():
+                clock.sleep(wait)
+            response, error = None, None
+            start = clock.now()
+            try:
+                response = self.client.send(self._request(self.client, call, worker, attempt))
+            except httpx.TransportError as exc:
+                error = exc
+            outcome = self._outcome(call, attempt, response, error)
+            if isinstance(outcome, httpx.Response):
+                return outcome, clock.now() - start
+            clock.sleep(outcome)
+        raise AssertionError("unreachable")
+
+    def fan_out(self, fan: FanOut, worker: str, levels: frozenset[str]) -> tuple[list[Any], float]:
+        width = self._width(fan, levels) if self.pooled else 1
+        inner = levels | {fan.level}
+        if width <= 1:
+            return self._gathered([self.run(task, worker, inner) for task in fan.tasks])
+        prefix = f"{worker}/{'a' if fan.level == 'accounts' else 'w'}"
+
+        def job(task: SyncGen) -> Any:
+            try:
+                return self.run(task, threading.current_thread().name, inner)
+            except Exception as error:  # raised in order once every task is done
+                return _Failed(error)
+
+        with self.ctx.clock.executor(width, prefix) as pool:
+            futures = [pool.submit(job, task) for task in fan.tasks]
+            return self._gathered([f.result() for f in futures])
+
+
+class _AsyncDriver(_Base):
+    def __init__(self, ctx: SyncContext, client: httpx.AsyncClient) -> None:
+        super().__init__(ctx)
+        self.client = client
+
+    async def run(self, gen: SyncGen, worker: str, levels: frozenset[str] = frozenset()) -> tuple[Any, float]:
+        """Carry out `gen`'s effects; returns its value and its critical path."""
+        send: Any = gen.send
+        payload: Any = None
+        path = 0.0
+        while True:
+            try:
+                effect = send(payload)
+            except StopIteration as stop:
+                return stop.value, path
+            try:
+                (payload, cost), send = await self.perform(effect, worker, levels), gen.send
+                path += cost
+            except (SyncFailed, httpx.HTTPError) as error:
+                payload, send = error, gen.throw
+
+    async def perform(self, effect: Effect, worker: str, levels: frozenset[str]) -> tuple[Any, float]:
+        if isinstance(effect, Call):
+            return await self.call(effect, worker)
+        if isinstance(effect, Write):
+            seconds = self.ctx.store.write(effect.kind, effect.account, effect.rows)
+            start = self.ctx.clock.now()
+            await asyncio.sleep(seconds)
+            self.stats.store_spans.append((start, self.ctx.clock.now()))
+            return None, seconds
+        return await self.fan_out(effect, worker, levels)
+
+    async def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
+        clock = self.ctx.clock
+        for attempt in count(1):
+            if wait := self._pace():
+                await asyncio.sleep(wait)
+            response, error = None, None
+            start = clock.now()
+            try:
+                response = await self.client.send(self._request(self.client, call, worker, attempt))
+            except httpx.TransportError as exc:
+                error = exc
+            outcome = self._outcome(call, attempt, response, error)
+            if isinstance(outcome, httpx.Response):
+                return outcome, clock.now() - start
+            await asyncio.sleep(outcome)
+        raise AssertionError("unreachable")
+
+    async def fan_out(self, fan: FanOut, worker: str, levels: frozenset[str]) -> tuple[list[Any], float]:
+        width = self._width(fan, levels)
+        inner = levels | {fan.level}
+        if width <= 1:
+            return self._gathered([await self.run(task, worker, inner) for task in fan.tasks])
+        prefix = f"{worker}/{'a' if fan.level == 'accounts' else 'w'}"
+        results: list[Any] = [None] * len(fan.tasks)
+        queue = iter(enumerate(fan.tasks))
+
+        async def slot(label: str) -> None:
+            for index, task in queue:
+                try:
+                    results[index] = await self.run(task, label, inner)
+                except Exception as error:
+                    results[index] = _Failed(error)
+
+        await asyncio.gather(*(slot(f"{prefix}{i}") for i in range(width)))
+        return self._gathered(results)
+
+
+@dataclass
+class Outcome:
+    """How a sync ended: its value, the driver's figures, and the reason when it failed."""
+
+    value: Any
+    stats: DriverStats
+    error: str | None = None
+
+
+def _finish(driver: _Base, run: Callable[[], tuple[Any, float]]) -> Outcome:
+    try:
+        value, driver.stats.critical_path_s = run()
+    except (SyncFailed, httpx.HTTPError) as error:
+        return Outcome(None, driver.stats, str(error) or type(error).__name__)
+    return Outcome(value, driver.stats)
+
+
+def run_sequential(ctx: SyncContext, root: SyncGen, client: httpx.Client) -> Outcome:
+    driver = _SyncDriver(ctx, client, pooled=False)
+    return _finish(driver, lambda: driver.run(root, "main"))
+
+
+def run_threads(ctx: SyncContext, root: SyncGen, client: httpx.Client) -> Outcome:
+    driver = _SyncDriver(ctx, client, pooled=True)
+    return _finish(driver, lambda: driver.run(root, "main"))
+
+
+def run_async(ctx: SyncContext, root: SyncGen, client: httpx.AsyncClient) -> Outcome:
+    """Run on a fresh event loop from the context's clock (virtual time under the harness)."""
+    driver = _AsyncDriver(ctx, client)
+    loop = ctx.clock.new_event_loop()
+    try:
+        return _finish(driver, lambda: loop.run_until_complete(driver.run(root, "main")))
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
