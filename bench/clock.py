@@ -98,7 +98,11 @@ class VirtualClock:
     def _block(self, waiters: deque[_Task]) -> None:
         me = self._adopt_caller()
         waiters.append(me)
-        self._switch(me)
+        try:
+            self._switch(me)
+        except ClockError:
+            waiters.remove(me)  # a deadlocked waiter must not be woken later by a notify
+            raise
 
     def _yield(self) -> None:
         """Let every ready worker run before the caller goes on."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bench.scenario import Scenario
 
-__all__ = ["Conversation", "Message", "Reservation", "Truth", "World", "generate", "truth_at"]
+__all__ = ["Conversation", "Message", "Reservation", "Truth", "World", "generate", "truth_for"]
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class World:
     accounts: list[str]
     reservations: dict[int, Reservation]
     conversations: dict[int, Conversation]
-    cutoff_ms: int
+    cutoff_ms: int | None  # the previous sync's start (the stored bookmark); None: first sync ever
 
     def messages(self) -> list[Message]:
         return [m for c in self.conversations.values() for m in c.messages]
@@ -54,10 +54,10 @@ class World:
 
 @dataclass(frozen=True, slots=True)
 class Truth:
-    """What a correct sync starting at `at_t` must store, and what it may fetch for nothing."""
+    """What a correct sync must have stored when it ends, and what it may fetch for nothing."""
 
     conversations: dict[int, frozenset[int]]  # conversation id -> required message ids
-    #: conversations with nothing new since the cutoff by the end of the sync
+    #: conversations with nothing new in the sync's window by the end of the sync
     quiet: frozenset[int]
 
     @property
@@ -69,86 +69,129 @@ def _precise(ms: int, precision: str) -> int:
     return ms - ms % 1000 if precision == "s" else ms
 
 
-def generate(scenario: Scenario) -> World:
-    """Build the world: history before the cutoff, activity since, and arrivals during the sync."""
-    rng = random.Random(scenario.seed)
-    ds, act, precision = scenario.dataset, scenario.activity, scenario.dialect.timestamp_precision
-    start_ms = scenario.start_ms
-    cutoff_ms = _precise(start_ms - int(act.cutoff_ago_s * 1000), precision)
-    history_ms = int(ds.history_days * 86_400_000)
-    first_ms = start_ms - history_ms
+class _Builder:
+    """Adds records to a world under construction, with ids in creation order."""
 
-    def visible(ms: int) -> float:
-        return (ms - start_ms) / 1000
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.precision = scenario.dialect.timestamp_precision
+        self.reservations: dict[int, Reservation] = {}
+        self.conversations: dict[int, Conversation] = {}
+        self._ids = {"conversation": 0, "reservation": 0, "message": 0}
 
-    accounts = [f"acc-{i + 1}" for i in range(ds.accounts)]
-    reservations: dict[int, Reservation] = {}
-    conversations: dict[int, Conversation] = {}
-    ids = {"conversation": 0, "reservation": 0, "message": 0}
+    def next_id(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
 
-    def next_id(kind: str) -> int:
-        ids[kind] += 1
-        return ids[kind]
+    def visible(self, ms: int) -> float:
+        return (ms - self.scenario.start_ms) / 1000
 
-    def add_message(conv: Conversation, sent_ms: int, visible_t: float) -> None:
-        sent_ms = _precise(sent_ms, precision)
-        conv.messages.append(Message(next_id("message"), conv.id, sent_ms, visible_t))
+    def conversation(self, account: str, created_ms: int, booked: bool) -> Conversation:
+        created_ms = _precise(created_ms, self.precision)
+        rid = None
+        if booked:
+            rid = self.next_id("reservation")
+            self.reservations[rid] = Reservation(rid, account, [(self.visible(created_ms), created_ms)])
+        conv = Conversation(self.next_id("conversation"), account, rid, created_ms)
+        self.conversations[conv.id] = conv
+        return conv
+
+    def message(self, conv: Conversation, sent_ms: int) -> None:
+        sent_ms = _precise(sent_ms, self.precision)
+        visible_t = self.visible(sent_ms)
+        conv.messages.append(Message(self.next_id("message"), conv.id, sent_ms, visible_t))
         if conv.reservation_id is not None:
-            reservations[conv.reservation_id].updates.append((visible_t, sent_ms))
+            self.reservations[conv.reservation_id].updates.append((visible_t, sent_ms))
+
+    def touch(self, conv: Conversation, ms: int) -> None:
+        """Update the conversation's reservation without a message."""
+        ms = _precise(ms, self.precision)
+        self.reservations[conv.reservation_id].updates.append((self.visible(ms), ms))  # type: ignore[index]
+
+
+def generate(scenario: Scenario) -> World:
+    """Build the world: history, activity since the cutoff, and every sync's activity timeline."""
+    rng = random.Random(scenario.seed)
+    ds, act = scenario.dataset, scenario.activity
+    start_ms = scenario.start_ms
+    build = _Builder(scenario)
+    cutoff_ms = None if act.first_sync else _precise(start_ms - int(act.cutoff_ago_s * 1000), build.precision)
+    recent_ms = cutoff_ms if cutoff_ms is not None else start_ms - 86_400_000
+    first_ms = start_ms - int(ds.history_days * 86_400_000)
+    accounts = [f"acc-{i + 1}" for i in range(ds.accounts)]
+    by_account: dict[str, list[Conversation]] = {}
 
     for account in accounts:
         orphan_slots = set(rng.sample(range(ds.conversations), ds.orphans))
-        convs: list[Conversation] = []
+        convs = by_account[account] = []
         for i in range(ds.conversations):
-            created = rng.randrange(first_ms, cutoff_ms - 3_600_000)
-            rid = None
-            if i not in orphan_slots:
-                rid = next_id("reservation")
-                reservations[rid] = Reservation(rid, account, [(visible(created), _precise(created, precision))])
-            conv = Conversation(next_id("conversation"), account, rid, _precise(created, precision))
-            conversations[conv.id] = conv
+            created = rng.randrange(first_ms, recent_ms - 3_600_000)
+            conv = build.conversation(account, created, booked=i not in orphan_slots)
             convs.append(conv)
-            count = rng.randint(*ds.messages)
-            times = sorted(rng.randrange(created, cutoff_ms - 1000) for _ in range(count))
-            for ms in times:
-                add_message(conv, ms, visible(ms))
+            for ms in sorted(rng.randrange(created, recent_ms - 1000) for _ in range(rng.randint(*ds.messages))):
+                build.message(conv, ms)
 
         orphans = [c for c in convs if c.reservation_id is None]
         booked = [c for c in convs if c.reservation_id is not None]
         active = rng.sample(orphans, act.active_orphans) + rng.sample(booked, act.active - act.active_orphans)
         for conv in active:
             for _ in range(rng.randint(1, 3)):
-                ms = rng.randrange(cutoff_ms, start_ms - 1000)
-                add_message(conv, ms, visible(ms))
+                build.message(conv, rng.randrange(recent_ms, start_ms - 1000))
         active_ids = {c.id for c in active}
         for conv in rng.sample([c for c in booked if c.id not in active_ids], act.reservation_only):
-            ms = _precise(rng.randrange(cutoff_ms, start_ms - 1000), precision)
-            reservations[conv.reservation_id].updates.append((visible(ms), ms))  # type: ignore[index]
-        lo, hi = act.during_sync_window_s
-        for _ in range(act.during_sync):
-            t = round(rng.uniform(lo, hi), 3)
-            add_message(rng.choice(convs), start_ms + int(t * 1000), t)
+            build.touch(conv, rng.randrange(recent_ms, start_ms - 1000))
+        _during(build, rng, convs, 0.0, act.during_sync, act.during_sync_window_s)
 
-    for conv in conversations.values():
+    sync_times = scenario.sync_times
+    for k, nxt in enumerate(scenario.next_syncs, start=1):
+        lo_ms, hi_ms = start_ms + int(sync_times[k - 1] * 1000) + 1000, start_ms + int(sync_times[k] * 1000) - 1000
+        for account in accounts:
+            convs = by_account[account]
+            for _ in range(nxt.new_conversations):
+                created = rng.randrange(lo_ms, hi_ms)
+                conv = build.conversation(account, created, booked=rng.random() >= ds.orphans / max(1, ds.conversations))
+                build.message(conv, created)
+                convs.append(conv)
+            for conv in rng.sample(convs, min(nxt.new_messages, len(convs))):
+                build.message(conv, rng.randrange(lo_ms, hi_ms))
+            booked = [c for c in convs if c.reservation_id is not None]
+            for conv in rng.sample(booked, min(nxt.reservation_only, len(booked))):
+                build.touch(conv, rng.randrange(lo_ms, hi_ms))
+            _during(build, rng, convs, sync_times[k], nxt.during_sync, nxt.during_sync_window_s)
+
+    for conv in build.conversations.values():
         conv.messages.sort(key=lambda m: (m.visible_t, m.id))
-    for res in reservations.values():
+    for res in build.reservations.values():
         res.updates.sort()
-    return World(scenario, accounts, reservations, conversations, cutoff_ms)
+    return World(scenario, accounts, build.reservations, build.conversations, cutoff_ms)
 
 
-def truth_at(world: World, at_t: float, end_t: float, cutoff_ms: int | None) -> Truth:
-    """Ground truth for a sync from `at_t` to `end_t`: with a cutoff, every conversation
-    with a message sent since it and visible at the start; without one (a full sync),
-    every conversation and message visible at the start."""
+def _during(
+    build: _Builder, rng: random.Random, convs: list[Conversation], at_t: float, count: int, window: tuple[float, float]
+) -> None:
+    """Messages that arrive while a sync starting at `at_t` is running."""
+    for _ in range(count):
+        t = at_t + round(rng.uniform(*window), 3)
+        build.message(rng.choice(convs), build.scenario.start_ms + int(t * 1000))
+
+
+def truth_for(
+    world: World, *, since_t: float | None, start_t: float, end_t: float, carried: frozenset[int] = frozenset()
+) -> Truth:
+    """Ground truth of a sync running from `start_t` to `end_t`.
+
+    Required: every message that became visible after `since_t` (the previous sync's
+    start; None for a full sync: all of them) and by `start_t`, plus `carried`, the
+    messages earlier syncs should have stored and did not. Quiet: conversations with
+    nothing visible in that window by `end_t` (fetching them is over-fetch).
+    """
     required: dict[int, frozenset[int]] = {}
     quiet: set[int] = set()
+    lo = float("-inf") if since_t is None else since_t
     for conv in world.conversations.values():
-        seen = [m for m in conv.messages if m.visible_t <= at_t]
-        wanted = seen if cutoff_ms is None else [m for m in seen if m.sent_ms >= cutoff_ms]
+        wanted = frozenset(m.id for m in conv.messages if (lo < m.visible_t <= start_t) or m.id in carried)
         if wanted:
-            required[conv.id] = frozenset(m.id for m in wanted)
-        elif cutoff_ms is not None and not any(
-            m.sent_ms >= cutoff_ms and m.visible_t <= end_t for m in conv.messages
-        ):
+            required[conv.id] = wanted
+        elif not any(lo < m.visible_t <= end_t for m in conv.messages):
             quiet.add(conv.id)
     return Truth(required, frozenset(quiet))

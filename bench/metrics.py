@@ -34,7 +34,7 @@ def union_seconds(spans: list[tuple[float, float]]) -> float:
 
 def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
     """The least time the rate limit allows for the calls that succeeded, in the busiest scope."""
-    rl = world.scenario.rate_limit
+    rl = world.scenario.rate_limits[0]
     if rl.algorithm == "none":
         return 0.0
     per_scope = Counter(
@@ -45,7 +45,7 @@ def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
 
 
 def diagnose(
-    cid: int, world: World, store_ids: set[int], trace: list[TraceEntry], start_t: float, cutoff_ms: int | None
+    cid: int, world: World, store_ids: set[int], trace: list[TraceEntry], start_t: float, since_t: float | None
 ) -> str:
     """Why an expected conversation is missing from the store, as the mechanism that lost it."""
     conv = world.conversations[cid]
@@ -64,9 +64,9 @@ def diagnose(
         if moved:
             return "shifted-between-pages: the listing changed while it was paged with offsets"
         return "early-stop: the listing stopped before reaching it"
-    if conv.reservation_id is not None and cutoff_ms is not None:
-        updated = max((ms for t, ms in world.reservations[conv.reservation_id].updates if t <= start_t), default=0)
-        if updated < cutoff_ms:
+    if conv.reservation_id is not None and since_t is not None:
+        updated = max((t for t, _ in world.reservations[conv.reservation_id].updates if t <= start_t), default=0.0)
+        if updated <= since_t:
             return "reservation-not-updated: a new message did not bump its reservation's updatedOn"
     return "never-requested: no call of the sync could have returned it"
 
@@ -81,7 +81,7 @@ def measure(
     start_t: float,
     end_t: float,
     peak_concurrency: int,
-    cutoff_ms: int | None,
+    since_t: float | None,
     status: str,
     error: str | None,
 ) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def measure(
         "conversations_found": len(found),
         "conversations_missed": len(missing),
         "missed": [
-            {"id": cid, "reason": diagnose(cid, world, stored_convs, trace, start_t, cutoff_ms)} for cid in missing
+            {"id": cid, "reason": diagnose(cid, world, stored_convs, trace, start_t, since_t)} for cid in missing
         ],
         "overfetched": len(fetched & truth.quiet),
         "duplicates": store.duplicates,

@@ -11,12 +11,12 @@ import httpx
 import bench
 from bench.api import SimulatedAPI
 from bench.clock import VirtualClock
-from bench.dataset import generate, truth_at
+from bench.dataset import generate, truth_for
 from bench.metrics import measure
 from bench.scenario import Scenario, scenario_hash
 from bench.store import SqliteStore
 from bench.transport import AsyncSimTransport, SimTransport, TraceEntry
-from strategies import FANOUTS, Options, SyncContext, get_strategy, run_async, run_sequential, run_threads
+from strategies import FANOUTS, ApiProfile, Options, SyncContext, get_strategy, run_async, run_sequential, run_threads
 
 __all__ = ["BASE_URL", "MAX_WORKERS", "RunSpec", "RunResult", "results_document", "run"]
 
@@ -67,43 +67,61 @@ class RunResult:
 
 
 def run(spec: RunSpec) -> RunResult:
-    """Run the spec's syncs on a fresh world, store and virtual clock; one row per sync."""
+    """Run the scenario's syncs in order on one world, API, store and virtual clock; one row per sync."""
     strategy = get_strategy(spec.strategy)
-    scenario = spec.scenario
+    scenario, opts = spec.scenario, spec.options
     world = generate(scenario)
     api = SimulatedAPI(world)
     clock = VirtualClock()
-    opts = spec.options
     store = SqliteStore(cost=scenario.store, write_mode=opts.write_mode, chunk_size=opts.chunk_size)
-    for account in world.accounts:
-        store.set_bookmark(account, world.cutoff_ms)
-    store.begin_sync()
-    ctx = SyncContext(clock=clock, store=store, options=opts, rng=random.Random(scenario.seed))
-    if spec.fanout == "async":
-        transport: SimTransport | AsyncSimTransport = AsyncSimTransport(api, clock)
-        outcome = run_async(ctx, strategy.sync(ctx), httpx.AsyncClient(transport=transport, base_url=BASE_URL))
-    else:
-        transport = SimTransport(api, clock)
-        with httpx.Client(transport=transport, base_url=BASE_URL) as client:
-            driver = run_threads if spec.fanout == "threads" else run_sequential
-            outcome = driver(ctx, strategy.sync(ctx), client)
-    start_t, end_t = 0.0, clock.now()
-    cutoff = None if strategy.full else world.cutoff_ms
-    row = spec.key(0) | measure(
-        world=world,
-        truth=truth_at(world, start_t, end_t, cutoff),
-        trace=transport.trace,
-        store=store,
-        stats=outcome.stats,
-        start_t=start_t,
-        end_t=end_t,
-        peak_concurrency=transport.peak_in_flight,
-        cutoff_ms=cutoff,
-        status="failed" if outcome.error else "ok",
-        error=outcome.error,
-    )
+    if world.cutoff_ms is not None:
+        for account in world.accounts:
+            store.set_bookmark(account, world.cutoff_ms)
+    profile = ApiProfile(pagination=scenario.dialect.pagination, page_size=scenario.dialect.page_size)
+    rows: list[dict[str, Any]] = []
+    trace: list[TraceEntry] = []
+    since_t = None if world.cutoff_ms is None else (world.cutoff_ms - scenario.start_ms) / 1000
+    carried: frozenset[int] = frozenset()
+    for index, scheduled in enumerate(scenario.sync_times):
+        clock.advance_to(max(scheduled, clock.now()))
+        start_t = clock.now()
+        store.begin_sync()
+        ctx = SyncContext(
+            clock=clock, store=store, options=opts, profile=profile, rng=random.Random(f"{scenario.seed}:{index}")
+        )
+        if spec.fanout == "async":
+            transport: SimTransport | AsyncSimTransport = AsyncSimTransport(api, clock)
+            client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+            outcome = run_async(ctx, strategy.sync(ctx), client)
+        else:
+            transport = SimTransport(api, clock)
+            with httpx.Client(transport=transport, base_url=BASE_URL) as sync_client:
+                driver = run_threads if spec.fanout == "threads" else run_sequential
+                outcome = driver(ctx, strategy.sync(ctx), sync_client)
+        end_t = clock.now()
+        truth = truth_for(
+            world, since_t=None if strategy.full else since_t, start_t=start_t, end_t=end_t, carried=carried
+        )
+        row = spec.key(index) | measure(
+            world=world,
+            truth=truth,
+            trace=transport.trace,
+            store=store,
+            stats=outcome.stats,
+            start_t=start_t,
+            end_t=end_t,
+            peak_concurrency=transport.peak_in_flight,
+            since_t=since_t,
+            status="failed" if outcome.error else "ok",
+            error=outcome.error,
+        )
+        rows.append(row)
+        trace.extend(transport.trace)
+        stored = store.message_ids()
+        carried = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)
+        since_t = start_t if outcome.error is None else since_t
     store.close()
-    return RunResult([row], transport.trace)
+    return RunResult(rows, trace)
 
 
 def results_document(rows: list[dict[str, Any]], scenarios: list[Scenario]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import tomllib
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -56,7 +56,8 @@ class Dataset(_Model):
 class Activity(_Model):
     """What happened since the last sync (the cutoff) and while the sync runs, per account."""
 
-    cutoff_ago_s: float = Field(86400, gt=0, description="the previous sync, seconds before start")
+    first_sync: bool = Field(False, description="no sync ran before: the store starts empty, with no bookmark")
+    cutoff_ago_s: float = Field(86400, gt=0, description="the previous sync (the bookmark), seconds before start")
     active: int = Field(0, ge=0, description="conversations with new messages since the cutoff")
     active_orphans: int = Field(0, ge=0, description="of `active`, how many have no reservation")
     reservation_only: int = Field(0, ge=0, description="reservations updated with no new message")
@@ -64,12 +65,37 @@ class Activity(_Model):
     during_sync_window_s: tuple[float, float] = (0.5, 5.0)
 
 
+ThrottleSignal = Literal[
+    "retry-after",  # 429 with Retry-After in seconds
+    "retry-after-date",  # 429 with Retry-After as an HTTP date
+    "bare",  # 429 with a JSON body and no header
+    "x-ratelimit",  # 429 with X-RateLimit-Limit/Remaining/Reset (Reset in seconds)
+    "ietf",  # 429 with IETF RateLimit / RateLimit-Policy headers
+    "usage-400",  # HTTP 400, error code in the body, X-App-Usage header (percent of quota)
+    "usage-403",  # HTTP 403, same body and header
+]
+
+
+class NextSync(_Model):
+    """A later sync of the timeline and the activity between it and the sync before."""
+
+    after_s: float = Field(ge=3, description="seconds after the previous sync's scheduled start")
+    new_conversations: int = Field(0, ge=0, description="conversations created since the previous sync")
+    new_messages: int = Field(0, ge=0, description="messages on existing conversations since the previous sync")
+    reservation_only: int = Field(0, ge=0, description="reservations updated with no new message")
+    during_sync: int = Field(0, ge=0, description="messages arriving while this sync runs")
+    during_sync_window_s: tuple[float, float] = (0.5, 5.0)
+
+
 class Dialect(_Model):
-    pagination: Literal["offset"] = "offset"
+    pagination: Literal["offset", "keyset", "cursor"] = Field(
+        "offset", description="offset/limit; keyset with afterId; opaque cursor with a next link"
+    )
     page_size: int = Field(100, ge=1, description="the page size clients ask for by default")
     max_page_size: int = Field(100, ge=1)
     timestamp_precision: Literal["s", "ms"] = "s"
     since: bool = Field(True, description="the conversation listing accepts a `since` filter")
+    throttle_signal: ThrottleSignal = Field("retry-after", description="how the API says it is throttling")
 
     @model_validator(mode="after")
     def _page_fits(self) -> Dialect:
@@ -79,10 +105,11 @@ class Dialect(_Model):
 
 
 class RateLimit(_Model):
-    algorithm: Literal["fixed-window", "none"] = "fixed-window"
+    algorithm: Literal["fixed-window", "sliding-window", "token-bucket", "none"] = "fixed-window"
     scope: Literal["account", "key", "global"] = "account"
-    limit: int = Field(30, ge=1)
+    limit: int = Field(30, ge=1, description="requests per window (token bucket: refill per window)")
     window_s: float = Field(1.0, gt=0)
+    burst: int | None = Field(None, ge=1, description="token bucket capacity (default: limit)")
     count_rejected: bool = Field(False, description="throttled requests use up the quota too")
 
 
@@ -129,9 +156,21 @@ class Scenario(_Model):
     dataset: Dataset = Dataset()
     activity: Activity = Activity()
     dialect: Dialect = Dialect()
-    rate_limit: RateLimit = RateLimit()
+    rate_limits: tuple[RateLimit, ...] = (RateLimit(),)
     latency: Latency = Latency()
     store: StoreCost = StoreCost()
+    next_syncs: tuple[NextSync, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_or_many_limits(cls, data: Any) -> Any:
+        """`[rate_limit]` (one table) and `[[rate_limits]]` (several, all enforced) both work."""
+        if isinstance(data, dict) and "rate_limit" in data:
+            if "rate_limits" in data:
+                raise ValueError("give either rate_limit or rate_limits, not both")
+            data = {**data, "rate_limits": [data["rate_limit"]]}
+            del data["rate_limit"]
+        return data
 
     @field_validator("start")
     @classmethod
@@ -151,9 +190,26 @@ class Scenario(_Model):
             raise ValueError("activity.reservation_only exceeds the reservations left to update")
         return self
 
+    @model_validator(mode="after")
+    def _history_fits(self) -> Scenario:
+        recent_s = 86400 if self.activity.first_sync else self.activity.cutoff_ago_s
+        if self.dataset.history_days * 86400 < recent_s + 7200:
+            raise ValueError(
+                f"dataset.history_days must reach at least 2 hours past the cutoff ({(recent_s + 7200) / 86400:.3f} days)"
+            )
+        return self
+
     @property
     def start_ms(self) -> int:
         return int(self.start.timestamp() * 1000)
+
+    @property
+    def sync_times(self) -> list[float]:
+        """Scheduled start of every sync, in simulated seconds since `start`."""
+        times = [0.0]
+        for nxt in self.next_syncs:
+            times.append(times[-1] + nxt.after_s)
+        return times
 
 
 def _shipped_dir() -> Path:
@@ -193,9 +249,12 @@ def load_scenario(name_or_path: str, seed: int | None = None) -> Scenario:
         return Scenario.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
+        loc = first["loc"]
+        if loc[:1] == ("rate_limits",) and "rate_limit" in raw:
+            loc = ("rate_limit", *loc[2:])  # name the field as the file spells it
         message = first["msg"].removeprefix("Value error, ")
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise ScenarioError(f"{path}: {_where(first['loc'])}: {message}{more}") from None
+        raise ScenarioError(f"{path}: {_where(loc)}: {message}{more}") from None
 
 
 def scenario_hash(scenario: Scenario) -> str:

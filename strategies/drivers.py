@@ -44,7 +44,8 @@ class _Base:
 
     def _request(self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int) -> httpx.Request:
         info = {"worker": worker, "attempt": attempt, "phase": call.phase}
-        return client.build_request(call.method, call.path, params=call.params, extensions={"syncbench": info})
+        # an empty params mapping would drop a query already in the path (a next link)
+        return client.build_request(call.method, call.path, params=call.params or None, extensions={"syncbench": info})
 
     def _outcome(
         self, call: Call, attempt: int, response: httpx.Response | None, error: Exception | None

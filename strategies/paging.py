@@ -1,4 +1,4 @@
-"""Paging through a listing, with an optional early stop and a per-page step."""
+"""Paging through a listing in the API's style, with an optional early stop and a per-page step."""
 
 from __future__ import annotations
 
@@ -22,28 +22,41 @@ def paginate(
     stop_after: Callable[[Page], bool] | None = None,
     each: Callable[[Page], SyncGen] | None = None,
 ) -> SyncGen:
-    """Read every page of `path` (offset/limit), returning all records.
+    """Read every page of `path`, returning all records.
 
-    Paging ends when the envelope's `count` is reached or a page comes back empty,
-    never merely on a short page (servers return short pages mid-listing).
-    `stop_after(page)` ends it early; `each(page)` runs a step on every page as it
-    arrives (for example, one bulk write per page).
+    Styles (from the profile): `offset` (limit/offset), `keyset` (afterId = the last
+    record's id) and `cursor` (follow the body's next link until there is none, even
+    past an empty page). Offset and keyset paging end when the envelope's `count` is
+    reached or a page comes back empty, never merely on a short page (servers return
+    short pages mid-listing). `stop_after(page)` ends paging early; `each(page)` runs a
+    step on every page as it arrives (for example, one bulk write per page).
     """
     profile, size = ctx.profile, ctx.page_size
+    base = {**(params or {}), profile.limit_param: size}
     records: Page = []
-    offset = 0
+    request: tuple[str, dict[str, Any]] = (path, base if profile.pagination != "offset" else {**base, profile.offset_param: 0})
     while True:
-        response = yield Call(
-            "GET", path, {**(params or {}), profile.limit_param: size, profile.offset_param: offset}, phase
-        )
+        response = yield Call("GET", request[0], request[1], phase)
         body = profile.body(response)
         page: Page = body[profile.result_field]
         records.extend(page)
         if each is not None and page:
             yield from each(page)
-        offset += len(page)
+        if stop_after is not None and page and stop_after(page):
+            return records
+        if profile.pagination == "cursor":
+            link = profile.next_link(body)
+            if link is None:
+                return records
+            request = (link, {})
+            continue
         count = body.get(profile.count_field)
-        if not page or (stop_after is not None and stop_after(page)):
+        if not page or (isinstance(count, int) and len(records) >= count and profile.pagination == "keyset"):
             return records
-        if isinstance(count, int) and offset >= count:
-            return records
+        if profile.pagination == "keyset":
+            request = (path, {**base, profile.after_param: page[-1]["id"]})
+        else:
+            offset = request[1][profile.offset_param] + len(page)
+            if isinstance(count, int) and offset >= count:
+                return records
+            request = (path, {**base, profile.offset_param: offset})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -37,9 +37,12 @@ class ApiProfile:
     conversations: str = "/v1/accounts/{account}/conversations"
     reservation_conversations: str = "/v1/accounts/{account}/reservations/{reservation}/conversations"
     messages: str = "/v1/accounts/{account}/conversations/{conversation}/messages"
+    pagination: Literal["offset", "keyset", "cursor"] = "offset"
     page_size: int = 100
     limit_param: str = "limit"
     offset_param: str = "offset"
+    after_param: str = "afterId"
+    next_field: str = "paging.next"
     since_param: str = "since"
     result_field: str = "result"
     count_field: str = "count"
@@ -67,6 +70,13 @@ class ApiProfile:
         if not isinstance(body, dict) or not isinstance(body.get(self.result_field), list):
             raise SyncFailed(f"{where} answered no `{self.result_field}` list", response)
         return body
+
+    def next_link(self, body: dict[str, Any]) -> str | None:
+        """The cursor dialect's link to the next page, or None at the end."""
+        value: Any = body
+        for part in self.next_field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value if isinstance(value, str) and value else None
 
     def conversation(self, raw: dict[str, Any]) -> dict[str, Any]:
         """A conversation record in the store's shape."""

@@ -7,11 +7,15 @@ checks the rate limit, answers the route and says how long the answer takes.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import urlencode
 
 from bench.api.latency import LatencyModel
 from bench.api.ratelimit import Decision, FixedWindow, Unlimited
@@ -120,7 +124,7 @@ class SimulatedAPI:
         self.world = world
         self.scenario = world.scenario
         self.live = _Live(world)
-        rl = self.scenario.rate_limit
+        rl = self.scenario.rate_limits[0]
         self.limiter = (
             Unlimited() if rl.algorithm == "none" else FixedWindow(rl.limit, rl.window_s, rl.count_rejected)
         )
@@ -140,7 +144,7 @@ class SimulatedAPI:
         return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
 
     def _limiter_key(self, request: SimRequest, account: str | None) -> str:
-        scope = self.scenario.rate_limit.scope
+        scope = self.scenario.rate_limits[0].scope
         if scope == "account":
             return f"account:{account}"
         if scope == "key":
@@ -159,11 +163,44 @@ class SimulatedAPI:
             raise _BadRequest(f"{name} must not be negative")
         return value
 
-    def _page(self, items: list[Any], query: dict[str, str]) -> tuple[list[Any], dict[str, Any]]:
+    def _page(
+        self, items: list[Any], query: dict[str, str], key: Callable[[Any], tuple[Any, ...]], path: str
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """One page of `items` (already in listing order; `key` ascends along it) in the dialect's style."""
         dialect = self.scenario.dialect
         limit = min(self._int(query, "limit", dialect.page_size), dialect.max_page_size)
-        offset = self._int(query, "offset", 0)
-        return items[offset : offset + limit], {"count": len(items), "limit": limit, "offset": offset}
+        if limit == 0:
+            raise _BadRequest("limit must be at least 1")
+        if dialect.pagination == "offset":
+            offset = self._int(query, "offset", 0)
+            return items[offset : offset + limit], {"count": len(items), "limit": limit, "offset": offset}
+        if dialect.pagination == "keyset":
+            start = 0
+            if "afterId" in query:
+                after = self._int(query, "afterId", 0)
+                anchor = next((item for item in items if self._record_id(item) == after), None)
+                if anchor is None:
+                    raise _BadRequest("afterId names no record of this listing")
+                start = bisect.bisect_right(items, key(anchor), key=key)
+            return items[start : start + limit], {"count": len(items), "limit": limit}
+        start = 0
+        if "cursor" in query:
+            try:
+                position = tuple(json.loads(base64.urlsafe_b64decode(query["cursor"].encode())))
+            except (ValueError, TypeError):
+                raise _BadRequest("cursor is not valid") from None
+            start = bisect.bisect_right(items, position, key=key)
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        link = None
+        if more:
+            cursor = base64.urlsafe_b64encode(json.dumps(list(key(page[-1]))).encode()).decode()
+            link = f"{path}?{urlencode({**query, 'cursor': cursor, 'limit': limit})}"
+        return page, {"limit": limit, "paging": {"next": link}}
+
+    @staticmethod
+    def _record_id(item: Any) -> int:
+        return item if isinstance(item, int) else item.id
 
     # -- records ------------------------------------------------------------
     def _conversation(self, cid: int) -> dict[str, Any]:
@@ -194,7 +231,8 @@ class SimulatedAPI:
         account, rest = parts[2], parts[3:]
         live, q = self.live, request.query
         if rest == ["reservations"]:
-            page, env = self._page(live.reservations(account), q)
+            updated = live.updated_ms
+            page, env = self._page(live.reservations(account), q, lambda r: (-updated[r], -r), request.path)
             return "reservations", account, [self._reservation(r) for r in page], env
         if rest == ["conversations"]:
             ids = live.conversations(account)
@@ -206,7 +244,8 @@ class SimulatedAPI:
                 except ValueError:
                     raise _BadRequest("since must be a timestamp") from None
                 ids = [cid for cid in ids if live.last_ms[cid] >= since]
-            page, env = self._page(ids, q)
+            last = live.last_ms
+            page, env = self._page(ids, q, lambda c: (-last[c], -c), request.path)
             return "conversations", account, [self._conversation(c) for c in page], env
         if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
             rid = self._id(rest[1])
@@ -220,7 +259,7 @@ class SimulatedAPI:
             conv = self.world.conversations.get(cid)
             if conv is None or conv.account != account or cid not in live.last_ms:
                 raise LookupError(request.path)
-            page, env = self._page(live.messages[cid], q)
+            page, env = self._page(live.messages[cid], q, lambda m: (m.visible_t, m.id), request.path)
             return "messages", account, [self._message(m) for m in page], env
         raise LookupError(request.path)
 
