@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from bench.output import HarnessError, atomic_write, csv_text, host_figures, json_text, prepare_out
+from bench.output import HarnessError, atomic_write, csv_text, host_figures, json_text, prepare_out, trace_csv
 from bench.runner import RunSpec, results_document, run
 from bench.scenario import ScenarioError, load_scenario, shipped_scenarios
+from bench.sweep import SweepPlan, default_jobs, execute, load_manifest, parse_list
 from strategies import Options, UnknownStrategy, available
 
 __all__ = ["app"]
@@ -170,8 +171,9 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print {results, host} as JSON.")] = False,
     out: OutOpt = None,
     force: ForceOpt = False,
+    trace: Annotated[Path | None, typer.Option("--trace", help="Write the per-request trace (CSV) and a timeline plot.")] = None,
 ) -> None:
-    """Run one sync of one strategy and report time, calls, throttling and coverage."""
+    """Run one strategy's syncs and report time, calls, throttling and coverage."""
     if out is not None:
         prepare_out(out, force=force)
     world = load_scenario(scenario, seed)
@@ -182,9 +184,12 @@ def run_command(
     result = run(RunSpec(world, strategy, fanout.value, opts))
     host = host_figures(time.perf_counter() - began)
     if out is not None:
-        atomic_write(out / "results.json", json_text(results_document(result.rows, [world])))
-        atomic_write(out / "results.csv", csv_text(result.rows))
-        atomic_write(out / "host.json", json_text(host))
+        _write_results(out, result.rows, [world], host)
+    if trace is not None:
+        from bench.plots import timeline
+
+        atomic_write(trace, trace_csv(result.trace))
+        timeline(result.trace, trace.with_suffix(".png"), title=f"{strategy} / {fanout.value} x{workers} on {world.name}")
     if as_json:
         typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
     else:
@@ -198,6 +203,100 @@ def run_command(
         console.print(f"host: {host['host_seconds']:.2f} s, peak memory {host['peak_memory_mib']:.0f} MiB")
     if any(r["status"] != "ok" for r in result.rows):
         sys.exit(1)
+
+
+def _write_results(out: Path, rows: list[dict[str, Any]], worlds: list[Any], host: dict[str, Any]) -> None:
+    atomic_write(out / "results.json", json_text(results_document(rows, worlds)))
+    atomic_write(out / "results.csv", csv_text(rows))
+    atomic_write(out / "host.json", json_text(host))
+
+
+@app.command("sweep")
+def sweep_command(
+    scenario: ScenarioOpt = "pms-1000",
+    strategies: Annotated[str, typer.Option("--strategies", help="Comma list of strategies, or all.")] = "all",
+    fanouts: Annotated[str, typer.Option("--fanouts", help="Comma list of fan-out modes.")] = "threads,async",
+    workers: Annotated[str, typer.Option("--workers", "-w", help="Comma list of worker counts.")] = "1,5,10,20",
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Comma list of seeds (default: the scenario's).")] = None,
+    account_workers: AccountWorkersOpt = 1,
+    page_size: PageSizeOpt = None,
+    write_mode: WriteModeOpt = WriteMode.bulk,
+    chunk_size: ChunkOpt = 500,
+    throttle: ThrottleOpt = None,
+    max_retries: RetriesOpt = 5,
+    lookback: LookbackOpt = 0.0,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted sweep in this folder.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")] = None,
+) -> None:
+    """Run every strategy x fan-out x worker count x seed; write results, reports and plots."""
+    if resume is not None:
+        out = resume
+        plan = load_manifest(resume)
+    else:
+        if out is None:
+            raise HarnessError("--out DIR is required (or --resume DIR)")
+        names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
+        counts = parse_list(workers, "workers", int)
+        opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
+        plan = SweepPlan(
+            scenario=scenario,
+            strategies=tuple(names),
+            fanouts=tuple(parse_list(fanouts, "fanouts")),
+            workers=tuple(counts),
+            seeds=tuple(parse_list(seeds, "seeds", int)) if seeds else (None,),
+            options=opts,
+        )
+        for count in counts:
+            RunSpec(plan.scenarios()[0], names[0], "threads", Options(workers=count, account_workers=account_workers))
+        prepare_out(out, force=force)
+    specs = plan.specs()
+    jobs = jobs or default_jobs()
+    began = time.perf_counter()
+    keep = _timeline_runs(specs)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("sweep", total=len(specs))
+
+        def done(spec: RunSpec) -> None:
+            progress.update(task, advance=1, description=f"{spec.strategy} {spec.fanout} x{spec.options.workers}")
+
+        rows, traces = execute(plan, out, jobs=jobs, keep_traces=set(keep), on_done=done)
+    host = host_figures(time.perf_counter() - began) | {"jobs": jobs, "runs": len(specs)}
+    worlds = plan.scenarios()
+    _write_results(out, rows, worlds, host)
+    from bench.report import write_reports
+    from bench.scenario import scenario_hash
+
+    labels = {f"{specs[i].strategy} {specs[i].fanout} x{specs[i].options.workers}": t for i, t in sorted(traces.items())}
+    write_reports(rows, out, {w.name: scenario_hash(w) for w in worlds}, traces=labels)
+    Console().print(f"{len(rows)} rows from {len(specs)} runs in {host['host_seconds']:.1f} s -> {out}")
+
+
+def _timeline_runs(specs: list[RunSpec]) -> list[int]:
+    """The runs whose timelines the report shows: the two largest worker counts of the
+    first parallel fan-out of the first strategy, which show where more workers stop helping."""
+    first = next((s for s in specs if s.fanout != "sequential"), None)
+    if first is None:
+        return []
+    same = [i for i, s in enumerate(specs) if (s.strategy, s.fanout, s.scenario.seed) ==
+            (first.strategy, first.fanout, first.scenario.seed)]
+    return sorted(same, key=lambda i: specs[i].options.workers)[-2:]
+
+
+@app.command("report")
+def report_command(
+    folder: Annotated[Path, typer.Argument(help="A folder holding results.json (from run --out or sweep).")],
+) -> None:
+    """Rebuild report.md, report.html and the plots from a folder's results.json."""
+    from bench.report import load_results, write_reports
+
+    document = load_results(folder)
+    written = write_reports(document["results"], folder, document["scenarios"])
+    Console().print(f"wrote {len(written)} files to {folder}")
 
 
 @app.command("scenarios")

@@ -294,8 +294,10 @@ def _accounting(row: Row) -> dict[str, int | None]:
     incomplete = sum(1 for m in row.get("missed", []) if reason_code(m["reason"]) == "messages-incomplete")
     calls = sum(row.get("calls_by_endpoint", {}).get(e, 0) for e in MESSAGE_ENDPOINTS)
     fetched = calls - row.get("rate_limited", 0) if calls else None
-    rest = None if fetched is None else fetched - row["conversations_found"] - row["overfetched"] - incomplete
+    ahead = row.get("ahead", 0)
+    rest = None if fetched is None else fetched - row["conversations_found"] - row["overfetched"] - incomplete - ahead
     return {
+        "ahead": ahead,
         "calls": calls,
         "throttled": row.get("rate_limited", 0),
         "fetched": fetched,
@@ -319,6 +321,8 @@ def _accounting_text(strategy: str, acc: dict[str, int | None]) -> str:
     terms = [f"{found} expected and found", f"{over} over-fetched (nothing new)"]
     if acc["incomplete"]:
         terms.append(f"{acc['incomplete']} stored with messages missing")
+    if acc["ahead"]:
+        terms.append(f"{acc['ahead']} ahead of time (news that arrived while the sync ran)")
     rest = acc["rest"] or 0
     if rest > 0:
         terms.append(f"{rest} the row does not classify ({UNCLASSIFIED_EXAMPLES})")
@@ -363,6 +367,8 @@ def _gap_text(a: Row, b: Row, acc_a: dict[str, int | None], acc_b: dict[str, int
         f"{found:+d} found" + (f" (conversations {less['strategy']} missed)" if found > 0 else ""),
         f"{m['overfetched'] - n['overfetched']:+d} over-fetched",
     ]
+    if m["ahead"] != n["ahead"]:
+        terms.append(f"{m['ahead'] - n['ahead']:+d} ahead of time")
     rest = (m["rest"] or 0) - (n["rest"] or 0) + m["incomplete"] - n["incomplete"]
     if rest:
         terms.append(f"{rest:+d} the rows do not classify")

@@ -81,6 +81,7 @@ def measure(
     start_t: float,
     end_t: float,
     peak_concurrency: int,
+    connections: int,
     since_t: float | None,
     status: str,
     error: str | None,
@@ -112,6 +113,7 @@ def measure(
         "rate_limited": sum(e.throttled for e in trace),
         "retries": stats.retries,
         "peak_concurrency": peak_concurrency,
+        "connections": connections,
         "conversations_expected": len(truth.conversations),
         "conversations_found": len(found),
         "conversations_missed": len(missing),
@@ -119,6 +121,7 @@ def measure(
             {"id": cid, "reason": diagnose(cid, world, stored_convs, trace, start_t, since_t)} for cid in missing
         ],
         "overfetched": len(fetched & truth.quiet),
+        "ahead": len(fetched - truth.quiet - set(truth.conversations)),
         "duplicates": store.duplicates,
         "messages_expected": messages_expected,
         "messages_stored": sum(len(msgs & stored_msgs) for msgs in truth.conversations.values()),

@@ -111,6 +111,7 @@ def run(spec: RunSpec) -> RunResult:
             start_t=start_t,
             end_t=end_t,
             peak_concurrency=transport.peak_in_flight,
+            connections=transport.connections,
             since_t=since_t,
             status="failed" if outcome.error else "ok",
             error=outcome.error,
