@@ -19,8 +19,9 @@ __all__ = ["Conversation", "Message", "Reservation", "Truth", "World", "generate
 class Message:
     id: int
     conversation_id: int
-    sent_ms: int
-    visible_t: float
+    sent_ms: int  # the timestamp the API shows
+    visible_t: float  # when the API starts showing it (later than sent_ms for late records)
+    bumps: bool = True  # whether it moved its reservation's updatedOn
 
 
 @dataclass(slots=True)
@@ -47,6 +48,9 @@ class World:
     reservations: dict[int, Reservation]
     conversations: dict[int, Conversation]
     cutoff_ms: int | None  # the previous sync's start (the stored bookmark); None: first sync ever
+    #: records the server lists out of order (trap `unsorted`), by kind
+    unsorted_conversations: frozenset[int] = frozenset()
+    unsorted_reservations: frozenset[int] = frozenset()
 
     def messages(self) -> list[Message]:
         return [m for c in self.conversations.values() for m in c.messages]
@@ -74,6 +78,9 @@ class _Builder:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
+        self.traps = scenario.traps
+        self.trap_rng = random.Random(f"{scenario.seed}:traps")  # apart, so traps leave other draws alone
+        self.bump_after_ms: int | None = None  # messages from then on may skip the updatedOn bump
         self.precision = scenario.dialect.timestamp_precision
         self.reservations: dict[int, Reservation] = {}
         self.conversations: dict[int, Conversation] = {}
@@ -96,11 +103,19 @@ class _Builder:
         self.conversations[conv.id] = conv
         return conv
 
-    def message(self, conv: Conversation, sent_ms: int) -> None:
-        sent_ms = _precise(sent_ms, self.precision)
-        visible_t = self.visible(sent_ms)
-        conv.messages.append(Message(self.next_id("message"), conv.id, sent_ms, visible_t))
-        if conv.reservation_id is not None:
+    def message(self, conv: Conversation, at_ms: int, *, exact: bool = False) -> None:
+        """A message that appears at `at_ms`; late-arrival and clock-skew traps stamp it earlier."""
+        at_ms = _precise(at_ms, self.precision)
+        visible_t = self.visible(at_ms)
+        sent_ms = at_ms
+        if not exact and (self.traps.late_arrival_s or self.traps.clock_skew_s):
+            late = self.trap_rng.uniform(0, self.traps.late_arrival_s) + self.traps.clock_skew_s
+            sent_ms = _precise(at_ms - int(late * 1000), self.precision)
+        bumps = True
+        if self.traps.unbumped and self.bump_after_ms is not None and at_ms >= self.bump_after_ms:
+            bumps = self.trap_rng.random() >= self.traps.unbumped
+        conv.messages.append(Message(self.next_id("message"), conv.id, sent_ms, visible_t, bumps))
+        if conv.reservation_id is not None and bumps:
             self.reservations[conv.reservation_id].updates.append((visible_t, sent_ms))
 
     def touch(self, conv: Conversation, ms: int) -> None:
@@ -120,6 +135,7 @@ def generate(scenario: Scenario) -> World:
     first_ms = start_ms - int(ds.history_days * 86_400_000)
     accounts = [f"acc-{i + 1}" for i in range(ds.accounts)]
     by_account: dict[str, list[Conversation]] = {}
+    unsorted: tuple[set[int], set[int]] = (set(), set())
 
     for account in accounts:
         orphan_slots = set(rng.sample(range(ds.conversations), ds.orphans))
@@ -134,6 +150,7 @@ def generate(scenario: Scenario) -> World:
         orphans = [c for c in convs if c.reservation_id is None]
         booked = [c for c in convs if c.reservation_id is not None]
         active = rng.sample(orphans, act.active_orphans) + rng.sample(booked, act.active - act.active_orphans)
+        build.bump_after_ms = recent_ms
         for conv in active:
             for _ in range(rng.randint(1, 3)):
                 build.message(conv, rng.randrange(recent_ms, start_ms - 1000))
@@ -141,6 +158,7 @@ def generate(scenario: Scenario) -> World:
         for conv in rng.sample([c for c in booked if c.id not in active_ids], act.reservation_only):
             build.touch(conv, rng.randrange(recent_ms, start_ms - 1000))
         _during(build, rng, convs, 0.0, act.during_sync, act.during_sync_window_s)
+        _account_traps(build, active, booked, cutoff_ms, unsorted)
 
     sync_times = scenario.sync_times
     for k, nxt in enumerate(scenario.next_syncs, start=1):
@@ -163,7 +181,38 @@ def generate(scenario: Scenario) -> World:
         conv.messages.sort(key=lambda m: (m.visible_t, m.id))
     for res in build.reservations.values():
         res.updates.sort()
-    return World(scenario, accounts, build.reservations, build.conversations, cutoff_ms)
+    return World(
+        scenario,
+        accounts,
+        build.reservations,
+        build.conversations,
+        cutoff_ms,
+        frozenset(unsorted[0]),
+        frozenset(unsorted[1]),
+    )
+
+
+def _account_traps(
+    build: _Builder,
+    active: list[Conversation],
+    booked: list[Conversation],
+    cutoff_ms: int | None,
+    unsorted: tuple[set[int], set[int]],
+) -> None:
+    """Cutoff ties and out-of-order records for one account (drawn from the trap stream)."""
+    traps, rng = build.traps, build.trap_rng
+    if traps.cutoff_ties and cutoff_ms is not None:
+        active_ids = {c.id for c in active}
+        quiet = [c for c in booked if c.id not in active_ids]
+        for conv in rng.sample(quiet, min(traps.cutoff_ties, len(quiet))):
+            build.message(conv, cutoff_ms, exact=True)
+    if traps.unsorted:
+        recent = [c for c in active]
+        for conv in rng.sample(recent, min(traps.unsorted, len(recent))):
+            unsorted[0].add(conv.id)
+        updated = [c.reservation_id for c in active if c.reservation_id is not None]
+        for rid in rng.sample(updated, min(traps.unsorted, len(updated))):
+            unsorted[1].add(rid)
 
 
 def _during(
@@ -180,8 +229,9 @@ def truth_for(
 ) -> Truth:
     """Ground truth of a sync running from `start_t` to `end_t`.
 
-    Required: every message that became visible after `since_t` (the previous sync's
-    start; None for a full sync: all of them) and by `start_t`, plus `carried`, the
+    Required: every message that became visible from `since_t` (the previous sync's
+    start, inclusive: a tie at the bookmark counts; None for a full sync: all of them)
+    to `start_t`, plus `carried`, the
     messages earlier syncs should have stored and did not. Quiet: conversations with
     nothing visible in that window by `end_t` (fetching them is over-fetch).
     """
@@ -189,9 +239,9 @@ def truth_for(
     quiet: set[int] = set()
     lo = float("-inf") if since_t is None else since_t
     for conv in world.conversations.values():
-        wanted = frozenset(m.id for m in conv.messages if (lo < m.visible_t <= start_t) or m.id in carried)
+        wanted = frozenset(m.id for m in conv.messages if (lo <= m.visible_t <= start_t) or m.id in carried)
         if wanted:
             required[conv.id] = wanted
-        elif not any(lo < m.visible_t <= end_t for m in conv.messages):
+        elif not any(lo <= m.visible_t <= end_t for m in conv.messages):
             quiet.add(conv.id)
     return Truth(required, frozenset(quiet))

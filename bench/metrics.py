@@ -45,29 +45,47 @@ def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
 
 
 def diagnose(
-    cid: int, world: World, store_ids: set[int], trace: list[TraceEntry], start_t: float, since_t: float | None
+    cid: int,
+    required: frozenset[int],
+    world: World,
+    store_ids: set[int],
+    trace: list[TraceEntry],
+    since_t: float | None,
 ) -> str:
-    """Why an expected conversation is missing from the store, as the mechanism that lost it."""
+    """Why an expected conversation is missing: the trap or mechanism that lost it, causes before symptoms."""
     conv = world.conversations[cid]
+    scenario = world.scenario
+    start_ms = scenario.start_ms
+    new = [m for m in conv.messages if m.id in required]
+    since_ms = None if since_t is None else start_ms + round(since_t * 1000)
+    late = [m for m in new if start_ms + m.visible_t * 1000 - m.sent_ms > 1000]
+    if since_ms is not None and any(m.sent_ms < since_ms for m in late):
+        traps = scenario.traps
+        return (
+            f"late-arrival: a message appeared after the bookmark but is stamped before it (records land up to "
+            f"{traps.late_arrival_s:g} s late, timestamps run {traps.clock_skew_s:g} s behind); "
+            "a lookback of at least lateness + skew covers it"
+        )
+    listed = {c for e in trace if e.endpoint in ("conversations", "reservation_conversations") for c in e.conversations}
+    if cid not in listed and (cid in world.unsorted_conversations or conv.reservation_id in world.unsorted_reservations):
+        return "unsorted-listing: the server listed it among older records, so early stop never reached it"
+    endpoints = {e.endpoint for e in trace if not e.throttled}
+    if "reservation_conversations" in endpoints and conv.reservation_id is not None and not any(m.bumps for m in new):
+        return "reservation-not-updated: its new messages did not bump the reservation's updatedOn"
     if cid in store_ids:
         return "messages-incomplete: the conversation is stored but some of its new messages are not"
-    listed = {c for e in trace if e.endpoint in ("conversations", "reservation_conversations") for c in e.conversations}
     if cid in listed:
+        if since_ms is not None and new and max(m.sent_ms for m in new) == since_ms:
+            return "cutoff-tie: its lastMessageAt equals the bookmark and was compared with a strict >"
         return "filtered-out: listed, but its lastMessageAt was judged older than the bookmark"
-    endpoints = {e.endpoint for e in trace if not e.throttled}
     listings = [e for e in trace if e.endpoint == "conversations" and not e.throttled]
     if conv.reservation_id is None and "reservation_conversations" in endpoints and not listings:
         return "no-reservation: the conversation has no reservation and no conversation listing was read"
     if listings:
         first, last = min(e.start for e in listings), max(e.end for e in listings)
-        moved = any(first < m.visible_t <= last for c in world.conversations.values() for m in c.messages)
-        if moved:
+        if any(first < m.visible_t <= last for c in world.conversations.values() for m in c.messages):
             return "shifted-between-pages: the listing changed while it was paged with offsets"
         return "early-stop: the listing stopped before reaching it"
-    if conv.reservation_id is not None and since_t is not None:
-        updated = max((t for t, _ in world.reservations[conv.reservation_id].updates if t <= start_t), default=0.0)
-        if updated <= since_t:
-            return "reservation-not-updated: a new message did not bump its reservation's updatedOn"
     return "never-requested: no call of the sync could have returned it"
 
 
@@ -118,7 +136,8 @@ def measure(
         "conversations_found": len(found),
         "conversations_missed": len(missing),
         "missed": [
-            {"id": cid, "reason": diagnose(cid, world, stored_convs, trace, start_t, since_t)} for cid in missing
+            {"id": cid, "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t)}
+            for cid in missing
         ],
         "overfetched": len(fetched & truth.quiet),
         "ahead": len(fetched - truth.quiet - set(truth.conversations)),

@@ -74,9 +74,9 @@ def run(spec: RunSpec) -> RunResult:
     api = SimulatedAPI(world)
     clock = VirtualClock()
     store = SqliteStore(cost=scenario.store, write_mode=opts.write_mode, chunk_size=opts.chunk_size)
-    if world.cutoff_ms is not None:
+    if world.cutoff_ms is not None:  # the previous sync stored its start minus the lookback
         for account in world.accounts:
-            store.set_bookmark(account, world.cutoff_ms)
+            store.set_bookmark(account, world.cutoff_ms - int(opts.lookback_s * 1000))
     profile = ApiProfile(pagination=scenario.dialect.pagination, page_size=scenario.dialect.page_size)
     rows: list[dict[str, Any]] = []
     trace: list[TraceEntry] = []
@@ -112,7 +112,7 @@ def run(spec: RunSpec) -> RunResult:
             end_t=end_t,
             peak_concurrency=transport.peak_in_flight,
             connections=transport.connections,
-            since_t=since_t,
+            since_t=None if strategy.full else since_t,
             status="failed" if outcome.error else "ok",
             error=outcome.error,
         )

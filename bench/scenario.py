@@ -76,6 +76,17 @@ ThrottleSignal = Literal[
 ]
 
 
+class Traps(_Model):
+    """Ways real APIs break a sync's assumptions; each is off by default."""
+
+    unsorted: int = Field(0, ge=0, description="records per listing the server puts out of order")
+    late_arrival_s: float = Field(0, ge=0, description="L: records appear up to L s after their timestamp")
+    clock_skew_s: float = Field(0, ge=0, description="S: record timestamps run S s behind the Date header")
+    cutoff_ties: int = Field(0, ge=0, description="conversations with a message exactly at the cutoff")
+    unbumped: float = Field(0, ge=0, le=1, description="share of new messages that leave updatedOn alone")
+    short_pages: bool = Field(False, description="every other listing page comes back one record short")
+
+
 class NextSync(_Model):
     """A later sync of the timeline and the activity between it and the sync before."""
 
@@ -156,6 +167,7 @@ class Scenario(_Model):
     dataset: Dataset = Dataset()
     activity: Activity = Activity()
     dialect: Dialect = Dialect()
+    traps: Traps = Traps()
     rate_limits: tuple[RateLimit, ...] = (RateLimit(),)
     latency: Latency = Latency()
     store: StoreCost = StoreCost()

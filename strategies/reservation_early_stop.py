@@ -14,13 +14,14 @@ from strategies.steps import fetch_messages, store_bookmark, store_conversations
 class ReservationEarlyStop(Strategy):
     """Page reservations by `updatedOn` desc and stop at the first older than the bookmark;
     fetch each updated reservation's conversations (one call each, fanned out) and
-    their messages. Then a catch-up listing of conversations, by `lastMessageAt` desc
-    and stopped the same way, finds conversations with no reservation.
+    their messages. Then the fallback the field study planned for `reservationId`
+    null: a catch-up listing of conversations, by `lastMessageAt` desc and stopped
+    the same way, whose conversations without a reservation are fetched too.
 
-    Assumes both listings are really sorted, and that a new message bumps its
-    reservation's `updatedOn` (else only the catch-up listing can see it). Fetches
-    every conversation of an updated reservation, so a reservation updated without a
-    message costs calls for nothing (reported as over-fetch).
+    Assumes both listings are really sorted (early stop), and that every new message
+    bumps its reservation's `updatedOn` (a message that does not is invisible to this
+    path). Fetches every conversation of an updated reservation, so a reservation
+    updated without a message costs calls for nothing (reported as over-fetch).
     """
 
     name = "reservation-early-stop"
@@ -46,7 +47,11 @@ class ReservationEarlyStop(Strategy):
         catch_up = yield from paginate(
             ctx, profile.conversations.format(account=account), stop_after=older("lastMessageAt")
         )
-        missing = {cid: c for cid, c in recent(catch_up, "lastMessageAt").items() if cid not in found}
+        missing = {
+            cid: c
+            for cid, c in recent(catch_up, "lastMessageAt").items()
+            if cid not in found and c.get("reservationId") is None
+        }
         yield from store_conversations(ctx, account, list(missing.values()))
         yield FanOut([fetch_messages(ctx, account, cid) for cid in missing])
         yield from store_bookmark(ctx, account, started_ms)

@@ -48,6 +48,11 @@ class _BadRequest(Exception):
     pass
 
 
+def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[int, int]]:
+    """A key that ascends along a list sorted by `key` descending (for bisecting pages)."""
+    return lambda item: tuple(-part for part in key(item))  # type: ignore[return-value]
+
+
 def format_ts(ms: int, precision: str) -> str:
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     text = dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -98,12 +103,24 @@ class _Live:
         if changed:
             self._sorted.clear()
 
+    def conversation_key(self, cid: int) -> tuple[int, int]:
+        """Sort key (descending): newest message first, id on ties; an out-of-order record
+        (trap `unsorted`) is sorted by its creation instead, so it sits among older ones."""
+        if cid in self.world.unsorted_conversations:
+            return (self.world.conversations[cid].created_ms, cid)
+        return (self.last_ms[cid], cid)
+
+    def reservation_key(self, rid: int) -> tuple[int, int]:
+        if rid in self.world.unsorted_reservations:
+            return (self.world.reservations[rid].updates[0][1], rid)
+        return (self.updated_ms[rid], rid)
+
     def conversations(self, account: str) -> list[int]:
-        """Visible conversations of an account, newest message first, id desc on ties."""
+        """Visible conversations of an account, `lastMessageAt` desc, id desc on ties."""
         key = ("conversations", account)
         if key not in self._sorted:
             ids = [c.id for c in self.world.conversations.values() if c.account == account and c.id in self.last_ms]
-            ids.sort(key=lambda cid: (self.last_ms[cid], cid), reverse=True)
+            ids.sort(key=self.conversation_key, reverse=True)
             self._sorted[key] = ids
         return self._sorted[key]
 
@@ -112,7 +129,7 @@ class _Live:
         key = ("reservations", account)
         if key not in self._sorted:
             ids = [r.id for r in self.world.reservations.values() if r.account == account and r.id in self.updated_ms]
-            ids.sort(key=lambda rid: (self.updated_ms[rid], rid), reverse=True)
+            ids.sort(key=self.reservation_key, reverse=True)
             self._sorted[key] = ids
         return self._sorted[key]
 
@@ -171,9 +188,11 @@ class SimulatedAPI:
         limit = min(self._int(query, "limit", dialect.page_size), dialect.max_page_size)
         if limit == 0:
             raise _BadRequest("limit must be at least 1")
+        short = self.scenario.traps.short_pages and limit > 1
         if dialect.pagination == "offset":
             offset = self._int(query, "offset", 0)
-            return items[offset : offset + limit], {"count": len(items), "limit": limit, "offset": offset}
+            take = limit - 1 if short and (offset // limit) % 2 == 1 else limit
+            return items[offset : offset + take], {"count": len(items), "limit": limit, "offset": offset}
         if dialect.pagination == "keyset":
             start = 0
             if "afterId" in query:
@@ -182,7 +201,8 @@ class SimulatedAPI:
                 if anchor is None:
                     raise _BadRequest("afterId names no record of this listing")
                 start = bisect.bisect_right(items, key(anchor), key=key)
-            return items[start : start + limit], {"count": len(items), "limit": limit}
+            take = limit - 1 if short and (start // limit) % 2 == 1 else limit
+            return items[start : start + take], {"count": len(items), "limit": limit}
         start = 0
         if "cursor" in query:
             try:
@@ -190,8 +210,9 @@ class SimulatedAPI:
             except (ValueError, TypeError):
                 raise _BadRequest("cursor is not valid") from None
             start = bisect.bisect_right(items, position, key=key)
-        page = items[start : start + limit]
-        more = start + limit < len(items)
+        take = limit - 1 if short and (start // limit) % 2 == 1 else limit
+        page = items[start : start + take]
+        more = start + take < len(items)
         link = None
         if more:
             cursor = base64.urlsafe_b64encode(json.dumps(list(key(page[-1]))).encode()).decode()
@@ -231,8 +252,7 @@ class SimulatedAPI:
         account, rest = parts[2], parts[3:]
         live, q = self.live, request.query
         if rest == ["reservations"]:
-            updated = live.updated_ms
-            page, env = self._page(live.reservations(account), q, lambda r: (-updated[r], -r), request.path)
+            page, env = self._page(live.reservations(account), q, _descending(live.reservation_key), request.path)
             return "reservations", account, [self._reservation(r) for r in page], env
         if rest == ["conversations"]:
             ids = live.conversations(account)
@@ -244,8 +264,7 @@ class SimulatedAPI:
                 except ValueError:
                     raise _BadRequest("since must be a timestamp") from None
                 ids = [cid for cid in ids if live.last_ms[cid] >= since]
-            last = live.last_ms
-            page, env = self._page(ids, q, lambda c: (-last[c], -c), request.path)
+            page, env = self._page(ids, q, _descending(live.conversation_key), request.path)
             return "conversations", account, [self._conversation(c) for c in page], env
         if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
             rid = self._id(rest[1])
