@@ -67,9 +67,14 @@ def diagnose(
             "a lookback of at least lateness + skew covers it"
         )
     listed = {c for e in trace if e.endpoint in ("conversations", "reservation_conversations") for c in e.conversations}
-    if cid not in listed and (cid in world.unsorted_conversations or conv.reservation_id in world.unsorted_reservations):
-        return "unsorted-listing: the server listed it among older records, so early stop never reached it"
+    via_reservation = {c for e in trace if e.endpoint == "reservation_conversations" for c in e.conversations}
     endpoints = {e.endpoint for e in trace if not e.throttled}
+    if (cid in world.unsorted_conversations and cid not in listed) or (
+        "reservations" in endpoints
+        and conv.reservation_id in world.unsorted_reservations
+        and cid not in via_reservation
+    ):
+        return "unsorted-listing: the server listed it (or its reservation) among older records, so early stop never reached it"
     if "reservation_conversations" in endpoints and conv.reservation_id is not None and not any(m.bumps for m in new):
         return "reservation-not-updated: its new messages did not bump the reservation's updatedOn"
     if cid in store_ids:
@@ -85,6 +90,8 @@ def diagnose(
         first, last = min(e.start for e in listings), max(e.end for e in listings)
         if any(first < m.visible_t <= last for c in world.conversations.values() for m in c.messages):
             return "shifted-between-pages: the listing changed while it was paged with offsets"
+        if scenario.traps.short_pages:
+            return "short-page: paging stopped early, and this API returns short pages that are not the last"
         return "early-stop: the listing stopped before reaching it"
     return "never-requested: no call of the sync could have returned it"
 
