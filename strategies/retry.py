@@ -3,19 +3,40 @@
 Shaped like stamina (keyword-only settings, the backoff as a pure function, a hook
 that may supply the wait itself, as `Retry-After` does), but it only computes the
 wait: the driver sleeps through the clock, so virtual time stays deterministic.
+
+Throttling is recognised in every common dialect: HTTP 429 (with `Retry-After` in
+seconds or as a date, `X-RateLimit-*`, the IETF `RateLimit` fields, or nothing), and
+the social-API style of HTTP 400/403 with a rate-limit error code in the body and
+an `X-App-Usage` header of quota percentages. Nothing here reads the wall clock:
+dates are measured against the response's own `Date` header.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import random
+import re
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
-__all__ = ["RetryPolicy", "backoff", "is_throttled", "retry_after_s"]
+__all__ = ["RetryPolicy", "backoff", "is_throttled", "quota_nearly_spent", "retry_after_s"]
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+#: Graph-API style error codes meaning "rate limited": application, user, page, custom limit
+THROTTLE_ERROR_CODES = frozenset({4, 17, 32, 613})
+#: headers carrying quota use as percentages ({"call_count": 42, "total_time": 10, ...})
+USAGE_HEADERS = ("x-app-usage", "x-page-usage")
+#: an X-RateLimit-Reset larger than this is an epoch timestamp, not a number of seconds
+_EPOCH_THRESHOLD = 1e9
+
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
+_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*"?(-?\d+(?:\.\d+)?)"?')
 
 
 def backoff(attempt: int, *, wait_initial: float, wait_max: float, wait_exp_base: float, jitter: float) -> float:
@@ -23,26 +44,160 @@ def backoff(attempt: int, *, wait_initial: float, wait_max: float, wait_exp_base
     return min(wait_max, wait_initial * wait_exp_base ** (attempt - 1)) + jitter
 
 
+# -- parsing helpers ---------------------------------------------------------------
+
+
+def _number(value: str | None) -> float | None:
+    """The leading number of a header value ("30", "1.5", "100, 100;w=60"), or None."""
+    if value is None:
+        return None
+    match = _NUMBER.match(value)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    return number if math.isfinite(number) else None
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (httpx.ResponseNotRead, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _usage_percents(response: httpx.Response) -> list[float]:
+    """Every numeric percentage in the usage headers (`X-App-Usage`, `X-Page-Usage`)."""
+    percents: list[float] = []
+    for name in USAGE_HEADERS:
+        raw = response.headers.get(name)
+        if raw is None:
+            continue
+        try:
+            usage = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(usage, dict):
+            percents.extend(float(v) for v in usage.values() if isinstance(v, int | float) and not isinstance(v, bool))
+    return percents
+
+
+def _ietf_fields(response: httpx.Response) -> dict[str, float]:
+    """limit, remaining and reset from the IETF draft headers, whichever revision the server speaks.
+
+    `RateLimit: limit=100, remaining=5, reset=30` (draft 7), `RateLimit: "default";r=5;t=30`
+    with `RateLimit-Policy: "default";q=100;w=60` (draft 8 and later), or the separate
+    `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` fields (drafts up to 6).
+    """
+    fields: dict[str, float] = {}
+    combined = response.headers.get("ratelimit")
+    if combined is not None:
+        params = {k.lower(): float(v) for k, v in _PARAM.findall(combined)}
+        for name, short in (("limit", "q"), ("remaining", "r"), ("reset", "t")):
+            value = params.get(name, params.get(short))
+            if value is not None:
+                fields[name] = value
+    for name in ("limit", "remaining", "reset"):
+        if name not in fields:
+            value = _number(response.headers.get(f"ratelimit-{name}"))
+            if value is not None:
+                fields[name] = value
+    if "limit" not in fields:
+        policy = response.headers.get("ratelimit-policy")
+        if policy is not None:
+            first = policy.split(",")[0]
+            quota = {k.lower(): float(v) for k, v in _PARAM.findall(first)}.get("q")
+            value = quota if quota is not None else _number(first)
+            if value is not None:
+                fields["limit"] = value
+    return fields
+
+
+def _http_date_s(value: str | None) -> float | None:
+    """An HTTP date as epoch seconds (a date without a zone is GMT, as HTTP dates are), or None."""
+    if value is None:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _date_s(response: httpx.Response) -> float | None:
+    """The response's `Date` header as epoch seconds, or None."""
+    return _http_date_s(response.headers.get("date"))
+
+
+# -- the public reading of a response ------------------------------------------------
+
+
 def is_throttled(response: httpx.Response) -> bool:
-    """Whether the server said "slow down"."""
-    return response.status_code == 429
+    """Whether the server said "slow down": HTTP 429, or HTTP 400/403 carrying a rate-limit
+    error code (`{"error": {"code": 4}}` and kin) or a usage header at 100 % or more."""
+    status = response.status_code
+    if status == 429:
+        return True
+    if status not in (400, 403):
+        return False
+    body = _json_body(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        if isinstance(code, str) and code.strip().isdigit():
+            code = int(code)
+        if isinstance(code, int) and not isinstance(code, bool) and code in THROTTLE_ERROR_CODES:
+            return True
+    return any(p >= 100 for p in _usage_percents(response))
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
-    """`Retry-After` in seconds, given as seconds or as an HTTP date (measured from the
-    response's own `Date`, so a skewed client clock does not matter)."""
+    """Seconds the server asks us to wait, or None when it does not say (back off instead).
+
+    In order: `Retry-After` (seconds, or an HTTP date measured from the response's own
+    `Date`, so a skewed client clock does not matter); `X-RateLimit-Reset` (seconds, or
+    an epoch timestamp when larger than 10^9, measured from `Date`); the IETF `reset`.
+    """
     value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-        now = parsedate_to_datetime(response.headers["date"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())
+    if value is not None:
+        value = value.strip()
+        if _SECONDS.fullmatch(value):
+            return float(value)
+        when = _http_date_s(value)
+        now = _date_s(response)
+        if when is not None and now is not None:
+            return max(0.0, when - now)
+    reset = _number(response.headers.get("x-ratelimit-reset"))
+    if reset is not None:
+        if reset <= _EPOCH_THRESHOLD:
+            return max(0.0, reset)
+        now = _date_s(response)
+        if now is not None:
+            return max(0.0, reset - now)
+    ietf_reset = _ietf_fields(response).get("reset")
+    if ietf_reset is not None:
+        return max(0.0, ietf_reset)
+    return None
+
+
+def quota_nearly_spent(response: httpx.Response, threshold: float = 0.9) -> bool:
+    """Whether the response shows at least `threshold` of the quota used (or is itself throttling).
+
+    Reads `X-RateLimit-Remaining` / `X-RateLimit-Limit`, the IETF `RateLimit` fields, or
+    the usage headers' percentages; False when the response says nothing about the quota.
+    """
+    if is_throttled(response):
+        return True
+    limit = _number(response.headers.get("x-ratelimit-limit"))
+    remaining = _number(response.headers.get("x-ratelimit-remaining"))
+    if limit is None or remaining is None:
+        ietf = _ietf_fields(response)
+        limit, remaining = ietf.get("limit"), ietf.get("remaining")
+    if limit is not None and remaining is not None and limit > 0:
+        return (limit - remaining) / limit >= threshold
+    percents = _usage_percents(response)
+    return bool(percents) and max(percents) / 100 >= threshold
 
 
 @dataclass(frozen=True, kw_only=True)
