@@ -33,15 +33,20 @@ def union_seconds(spans: list[tuple[float, float]]) -> float:
 
 
 def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
-    """The least time the rate limit allows for the calls that succeeded, in the busiest scope."""
-    rl = world.scenario.rate_limits[0]
-    if rl.algorithm == "none":
-        return 0.0
-    per_scope = Counter(
-        "all" if rl.scope != "account" else e.account for e in trace if not e.throttled
-    )
-    busiest = max(per_scope.values(), default=0)
-    return max(0, math.ceil(busiest / rl.limit) - 1) * rl.window_s
+    """The least time the scenario's rate limits allow for the calls that were admitted, in the busiest quota."""
+    admitted = [e for e in trace if not e.throttled]
+    bound = 0.0
+    for rl in world.scenario.rate_limits:
+        if rl.algorithm == "none":
+            continue
+        per_quota = Counter(e.account if rl.scope == "account" else "all" for e in admitted)
+        busiest = max(per_quota.values(), default=0)
+        if rl.algorithm == "token-bucket":
+            need = max(0, busiest - (rl.burst or rl.limit)) * rl.window_s / rl.limit
+        else:
+            need = max(0, math.ceil(busiest / rl.limit) - 1) * rl.window_s
+        bound = max(bound, need)
+    return bound
 
 
 def diagnose(

@@ -12,13 +12,14 @@ import bisect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlencode
 
 from bench.api.latency import LatencyModel
-from bench.api.ratelimit import Decision, FixedWindow, Unlimited
+from bench.api.ratelimit import Decision, build_limiter
+from bench.api.signals import throttled, usage_headers
 from bench.dataset import Conversation, Message, World
 
 __all__ = ["SimRequest", "SimResponse", "SimulatedAPI", "format_ts", "parse_ts"]
@@ -54,7 +55,7 @@ def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[
 
 
 def format_ts(ms: int, precision: str) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     text = dt.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{ms % 1000:03d}" if precision == "ms" else text
 
@@ -63,7 +64,7 @@ def parse_ts(text: str) -> int:
     """Milliseconds since the epoch from the API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC)."""
     dt = datetime.fromisoformat(text.replace(" ", "T"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return round(dt.timestamp() * 1000)
 
 
@@ -141,10 +142,9 @@ class SimulatedAPI:
         self.world = world
         self.scenario = world.scenario
         self.live = _Live(world)
-        rl = self.scenario.rate_limits[0]
-        self.limiter = (
-            Unlimited() if rl.algorithm == "none" else FixedWindow(rl.limit, rl.window_s, rl.count_rejected)
-        )
+        self.limiter = build_limiter(self.scenario.rate_limits)
+        self._signal = self.scenario.dialect.throttle_signal
+        self._accounting_scope = self.scenario.rate_limits[0].scope
         self.latency = LatencyModel(self.scenario.latency, self.scenario.seed)
         self.admitted: list[tuple[str, float]] = []  # (limiter key, t): the server's own accounting
         self._by_reservation: dict[int, list[Conversation]] = {}
@@ -160,13 +160,14 @@ class SimulatedAPI:
         now_s = self.scenario.start_ms / 1000 + t
         return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
 
-    def _limiter_key(self, request: SimRequest, account: str | None) -> str:
-        scope = self.scenario.rate_limits[0].scope
-        if scope == "account":
-            return f"account:{account}"
-        if scope == "key":
-            return f"key:{request.headers.get('authorization', '')}"
-        return "global"
+    @staticmethod
+    def _limiter_keys(request: SimRequest, account: str | None) -> dict[str, str]:
+        """The quota each scope charges this request to."""
+        return {
+            "account": f"account:{account}",
+            "key": f"key:{request.headers.get('authorization', '')}",
+            "global": "global",
+        }
 
     def _int(self, query: dict[str, str], name: str, default: int) -> int:
         raw = query.get(name)
@@ -306,17 +307,18 @@ class SimulatedAPI:
         """Answer `request` arriving at simulated time `t` (seconds since the scenario start)."""
         self.live.advance(t)
         endpoint, account = self.classify(request.path)
-        key = self._limiter_key(request, account)
-        decision = self.limiter.admit(key, t)
+        keys = self._limiter_keys(request, account)
+        decision = self.limiter.admit(keys, t)
         if not decision.admitted:
             return self._throttled(decision, t, endpoint)
-        self.admitted.append((key, t))
+        self.admitted.append((keys[self._accounting_scope], t))
+        usage = usage_headers(decision, self._signal)
         try:
             endpoint, _, items, env = self._route(request)
         except LookupError:
-            return self._error(404, "not found", t, endpoint)
+            return self._error(404, "not found", t, endpoint, usage)
         except _BadRequest as error:
-            return self._error(400, str(error), t, endpoint)
+            return self._error(400, str(error), t, endpoint, usage)
         body = {"status": "success", "result": items, **env}
         service = self.latency.service_s(endpoint, len(items), f"{request.path}?{sorted(request.query.items())}")
         if endpoint in ("conversations", "reservation_conversations"):
@@ -325,14 +327,16 @@ class SimulatedAPI:
             shown = (int(request.path.rstrip("/").split("/")[-2]),)
         else:
             shown = ()
-        return SimResponse(200, self._headers(t), json.dumps(body).encode(), service, endpoint, conversations=shown)
+        body_bytes = json.dumps(body).encode()
+        return SimResponse(200, self._headers(t, usage), body_bytes, service, endpoint, conversations=shown)
 
     def _throttled(self, decision: Decision, t: float, endpoint: str) -> SimResponse:
-        retry_after = max(1, int(-(-decision.reset_s // 1)))
-        headers = self._headers(t, [("retry-after", str(retry_after))])
-        body = json.dumps({"status": "fail", "message": "rate limit exceeded"}).encode()
-        return SimResponse(429, headers, body, self.latency.throttled_s(), endpoint, throttled=True)
+        """Throttling as the dialect tells it (429 with headers, or a 400/403 with an error code)."""
+        status, extra, body = throttled(decision, self._signal, self.scenario.start_ms / 1000 + t)
+        return SimResponse(status, self._headers(t, extra), body, self.latency.throttled_s(), endpoint, throttled=True)
 
-    def _error(self, status: int, message: str, t: float, endpoint: str) -> SimResponse:
+    def _error(
+        self, status: int, message: str, t: float, endpoint: str, extra: list[tuple[str, str]] | None = None
+    ) -> SimResponse:
         body = json.dumps({"status": "fail", "message": message}).encode()
-        return SimResponse(status, self._headers(t), body, self.latency.throttled_s(), endpoint)
+        return SimResponse(status, self._headers(t, extra), body, self.latency.throttled_s(), endpoint)
