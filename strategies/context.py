@@ -43,6 +43,7 @@ class Options:
     account_workers: int = 1
     page_size: int | None = None  # None: the profile's default
     throttle: float | None = None  # requests per second, client side
+    adaptive: bool = False  # adjust concurrency from the answers, starting at `workers`
     max_retries: int = 5
     lookback_s: float = 0.0
     write_mode: WriteMode = "bulk"

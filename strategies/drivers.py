@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
 import httpx
 
+from strategies.adaptive import AdaptiveLimit
 from strategies.context import SyncContext
 from strategies.effects import Call, Effect, FanOut, SyncFailed, SyncGen, Write
 from strategies.retry import RETRYABLE_STATUS, RetryPolicy, is_throttled
@@ -24,6 +25,8 @@ from strategies.throttle import Throttle
 __all__ = ["FANOUTS", "DriverStats", "Outcome", "run_async", "run_sequential", "run_threads"]
 
 FANOUTS = ("sequential", "threads", "async")
+#: the most workers adaptive concurrency may grow to
+ADAPTIVE_CEILING = 128
 
 
 @dataclass
@@ -41,6 +44,8 @@ class _Base:
         self.stats = DriverStats()
         self.policy = RetryPolicy(attempts=ctx.options.max_retries + 1)
         self.throttle = Throttle(ctx.options.throttle) if ctx.options.throttle else None
+        opts = ctx.options
+        self.adaptive = AdaptiveLimit(opts.workers, ADAPTIVE_CEILING) if opts.adaptive else None
 
     def _request(self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int) -> httpx.Request:
         info = {"worker": worker, "attempt": attempt, "phase": call.phase}
@@ -68,7 +73,22 @@ class _Base:
         if fan.level in levels:
             return 1  # already inside a pool of this level: nested fan-outs run in place
         opts = self.ctx.options
-        return min(opts.workers if fan.level == "items" else opts.account_workers, len(fan.tasks))
+        if fan.level == "items":
+            return min(ADAPTIVE_CEILING if self.adaptive else opts.workers, len(fan.tasks))
+        return min(opts.account_workers, len(fan.tasks))
+
+    def _held_back(self) -> float:
+        """Seconds to wait before looking again whether adaptive concurrency admits one more call."""
+        if self.adaptive is None or self.adaptive.admits():
+            if self.adaptive is not None:
+                self.adaptive.in_flight += 1
+            return 0.0
+        return self.adaptive.poll_s
+
+    def _answered(self, response: httpx.Response | None) -> None:
+        if self.adaptive is not None:
+            self.adaptive.in_flight -= 1
+            self.adaptive.observe(response, self.ctx.clock.now())
 
     @staticmethod
     def _gathered(results: list[Any]) -> tuple[list[Any], float]:
@@ -120,6 +140,8 @@ class _SyncDriver(_Base):
     def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
         clock = self.ctx.clock
         for attempt in count(1):
+            while wait := self._held_back():
+                clock.sleep(wait)
             if wait := self._pace():
                 clock.sleep(wait)
             response, error = None, None
@@ -128,6 +150,7 @@ class _SyncDriver(_Base):
                 response = self.client.send(self._request(self.client, call, worker, attempt))
             except httpx.TransportError as exc:
                 error = exc
+            self._answered(response)
             outcome = self._outcome(call, attempt, response, error)
             if isinstance(outcome, httpx.Response):
                 return outcome, clock.now() - start
@@ -187,6 +210,8 @@ class _AsyncDriver(_Base):
     async def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
         clock = self.ctx.clock
         for attempt in count(1):
+            while wait := self._held_back():
+                await asyncio.sleep(wait)
             if wait := self._pace():
                 await asyncio.sleep(wait)
             response, error = None, None
@@ -195,6 +220,7 @@ class _AsyncDriver(_Base):
                 response = await self.client.send(self._request(self.client, call, worker, attempt))
             except httpx.TransportError as exc:
                 error = exc
+            self._answered(response)
             outcome = self._outcome(call, attempt, response, error)
             if isinstance(outcome, httpx.Response):
                 return outcome, clock.now() - start
