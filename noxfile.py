@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`."""
 
 import nox
 
@@ -16,3 +16,12 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "install", "-q", "ruff")
     session.run("ruff", "check", "bench", "strategies", "tests")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Host-cost benchmarks (JSON with the simulated figures beside the timings), then the regression gate."""
+    session.run("python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    out = session.create_tmp() + "/benchmarks.json"
+    session.run("pytest", "tests/benchmarks", "--benchmark-json", out, *session.posargs)
+    session.run("syncbench", "gate")
