@@ -142,11 +142,15 @@ def execute(
     jobs: int,
     keep_traces: set[int] = frozenset(),  # type: ignore[assignment]
     on_done: Callable[[RunSpec], None] = lambda spec: None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int, list[TraceEntry]]]:
-    """Run the plan's missing runs (in `jobs` processes), saving each as it finishes.
+    """Run the plan's missing runs, saving each as it finishes.
 
-    Returns every row in plan order and the traces asked for. On interruption the
-    runs finished so far stay saved, and a resumed sweep runs only the rest.
+    `executor="local"` uses `jobs` processes on this machine; `"dask"` submits the runs
+    to the Dask cluster at `scheduler` (or a LocalCluster of `jobs` workers). Returns
+    every row in plan order and the traces asked for. On interruption the runs
+    finished so far stay saved, and a resumed sweep runs only the rest.
     """
     specs = plan.specs()
     atomic_write(out / MANIFEST, json_text(plan.manifest()))
@@ -164,7 +168,10 @@ def execute(
             traces[index] = trace
         on_done(specs[index])
 
-    if jobs <= 1 or len(todo) <= 1:
+    if executor == "dask":
+        for index, rows, trace in _on_dask(specs, todo, jobs, keep_traces, scheduler):
+            save(index, rows, trace)
+    elif jobs <= 1 or len(todo) <= 1:
         for index in todo:
             save(index, *_one(specs[index], index in keep_traces))
     else:
@@ -189,6 +196,37 @@ def _in_processes(
                 yield index, rows, trace
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _on_dask(
+    specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int], scheduler: str | None
+) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
+    """Run specs on a Dask distributed cluster (its workers need syncbench installed), yielding each as it finishes."""
+    try:
+        import logging
+
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise HarnessError("--executor dask needs Dask: pip install 'syncbench[dask]'") from None
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout=10)
+    except OSError as error:
+        raise HarnessError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+    try:
+        futures = {client.submit(_one, specs[i], i in keep_traces, pure=False): i for i in todo}
+        for future in as_completed(futures):
+            rows, trace = future.result()
+            yield futures[future], rows, trace
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def default_jobs() -> int:
