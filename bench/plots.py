@@ -370,3 +370,24 @@ def _draw_lanes(ax: Axes, trace: Sequence[Any], lanes: list[str], colors: dict[s
     ax.set_ylim(len(lanes) - 0.4, -0.8)
     ax.set_ylabel("worker")
     ax.grid(True, axis="x", alpha=0.3)
+
+
+def scaling(points: Sequence[Any], path: Path) -> Path:
+    """Host time, peak memory and simulated makespan against conversations, one line per strategy (log-log)."""
+    strategies = sorted({p.strategy for p in points})
+    with _figure(3, (5.2, 4.6)) as (fig, axes):
+        panels = (("host_seconds", "host time (s)"), ("peak_mib", "peak memory (MiB)"),
+                  ("makespan_s", "simulated makespan (s)"))
+        for ax, (field, label) in zip(axes, panels, strict=True):
+            for strategy in strategies:
+                mine = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.size)
+                ax.plot([p.size for p in mine], [getattr(p, field) for p in mine], marker="o", label=strategy)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("conversations")
+            ax.set_ylabel(label)
+            ax.set_title(label.split(" (")[0])
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle("Cost as the data grows")
+        return _save(fig, path)
