@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,7 +55,9 @@ def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[
     return lambda item: tuple(-part for part in key(item))  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=1 << 16)
 def format_ts(ms: int, precision: str) -> str:
+    """The API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC); cached, as the same records are listed again and again."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     text = dt.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{ms % 1000:03d}" if precision == "ms" else text
