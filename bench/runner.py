@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,15 +11,16 @@ import httpx
 
 import bench
 from bench.api import SimulatedAPI
+from bench.api.faults import FaultyAPI, with_faults
 from bench.clock import VirtualClock
-from bench.dataset import generate, truth_for
+from bench.dataset import Truth, World, generate, truth_for
 from bench.metrics import measure
 from bench.scenario import Scenario, scenario_hash
 from bench.store import SqliteStore
 from bench.transport import AsyncSimTransport, SimTransport, TraceEntry
 from strategies import FANOUTS, ApiProfile, Options, SyncContext, get_strategy, run_async, run_sequential, run_threads
 
-__all__ = ["BASE_URL", "MAX_WORKERS", "RunSpec", "RunResult", "results_document", "run"]
+__all__ = ["BASE_URL", "MAX_WORKERS", "RunSpec", "RunResult", "SyncState", "results_document", "run"]
 
 BASE_URL = "http://api.sim"
 MAX_WORKERS = 1000
@@ -66,12 +68,29 @@ class RunResult:
     trace: list[TraceEntry]
 
 
-def run(spec: RunSpec) -> RunResult:
-    """Run the scenario's syncs in order on one world, API, store and virtual clock; one row per sync."""
+@dataclass(frozen=True)
+class SyncState:
+    """What one sync left behind, for checks a row cannot carry (the fault matrix reads the bookmarks)."""
+
+    index: int
+    world: World
+    api: SimulatedAPI | FaultyAPI
+    store: SqliteStore
+    truth: Truth
+    bookmarks_before: dict[str, int | None]
+    row: dict[str, Any]
+    end_t: float
+
+
+def run(spec: RunSpec, observe: Callable[[SyncState], None] | None = None) -> RunResult:
+    """Run the scenario's syncs in order on one world, API, store and virtual clock; one row per sync.
+
+    `observe` is called after each sync, while its store is still open.
+    """
     strategy = get_strategy(spec.strategy)
     scenario, opts = spec.scenario, spec.options
     world = generate(scenario)
-    api = SimulatedAPI(world)
+    api = with_faults(SimulatedAPI(world), scenario.faults)
     clock = VirtualClock()
     store = SqliteStore(cost=scenario.store, write_mode=opts.write_mode, chunk_size=opts.chunk_size)
     if world.cutoff_ms is not None:  # the previous sync stored its start minus the lookback
@@ -86,6 +105,7 @@ def run(spec: RunSpec) -> RunResult:
         clock.advance_to(max(scheduled, clock.now()))
         start_t = clock.now()
         store.begin_sync()
+        before = {account: store.bookmark(account) for account in world.accounts} if observe else {}
         ctx = SyncContext(
             clock=clock, store=store, options=opts, profile=profile, rng=random.Random(f"{scenario.seed}:{index}")
         )
@@ -117,6 +137,8 @@ def run(spec: RunSpec) -> RunResult:
             error=outcome.error,
         )
         rows.append(row)
+        if observe is not None:
+            observe(SyncState(index, world, api, store, truth, before, row, end_t))
         trace.extend(transport.trace)
         stored = store.message_ids()
         carried = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from bench.api.faults import Faults as _Faults
+else:
+    _Faults = Any  # validated into bench.api.faults.Faults by Scenario._faults
 
 __all__ = [
     "Scenario",
@@ -163,7 +168,7 @@ class Scenario(_Model):
     name: str = Field(min_length=1)
     description: str = ""
     seed: int = 1
-    start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     dataset: Dataset = Dataset()
     activity: Activity = Activity()
     dialect: Dialect = Dialect()
@@ -172,6 +177,21 @@ class Scenario(_Model):
     latency: Latency = Latency()
     store: StoreCost = StoreCost()
     next_syncs: tuple[NextSync, ...] = ()
+    faults: _Faults = Field(None, validate_default=True, description="injected faults (bench/api/faults.py)")
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults(cls, v: Any) -> Any:
+        """Build the `Faults` model here, not at import time: bench.api's core imports this module."""
+        from bench.api.faults import Faults
+
+        if isinstance(v, Faults):
+            return v
+        try:
+            return Faults.model_validate({} if v is None else v)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ValueError(f"{_where(first['loc'])}: {first['msg'].removeprefix('Value error, ')}") from None
 
     @model_validator(mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
@@ -155,6 +156,8 @@ def execute(
     specs = plan.specs()
     atomic_write(out / MANIFEST, json_text(plan.manifest()))
     (out / RUNS).mkdir(exist_ok=True)
+    for stale in [*out.glob(".*.tmp"), *(out / RUNS).glob(".*.tmp")]:  # writes a killed sweep left halfway
+        stale.unlink(missing_ok=True)
     done = finished_runs(out, specs)
     for index in done:
         on_done(specs[index])
@@ -181,11 +184,17 @@ def execute(
     return rows, traces
 
 
+def _leave_ctrl_c_to_parent() -> None:
+    """Pool workers ignore SIGINT: the parent stops the sweep (exit 130), and an idle worker
+    does not print a traceback when Ctrl-C reaches the whole process group."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _in_processes(
     specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int]
 ) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
     """Run specs in a process pool, yielding each as it finishes; cancels the rest on interruption."""
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_leave_ctrl_c_to_parent)
     try:
         pending: dict[Future[Any], int] = {pool.submit(_one, specs[i], i in keep_traces): i for i in todo}
         while pending:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench.api import SimRequest, SimResponse, SimulatedAPI
+from bench.api.faults import FaultedResponse
 from bench.clock import RealClock, VirtualClock
 
 __all__ = ["AsyncSimTransport", "SimTransport", "TraceEntry"]
@@ -35,6 +36,12 @@ class TraceEntry:
     new_connection: bool
     throttled: bool
     conversations: tuple[int, ...] = ()
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    """The client's read timeout for this request (httpx puts it in the request's extensions)."""
+    timeout = request.extensions.get("timeout") or {}
+    return timeout.get("read")
 
 
 class _SimBase:
@@ -66,9 +73,48 @@ class _SimBase:
         )
         return self.api.handle(sim, self.clock.now())
 
+    def _wait_s(self, request: httpx.Request, sim: SimResponse) -> float:
+        """How long the client waits: the service time, or its read timeout if the server hangs past it."""
+        limit = _read_timeout(request)
+        return limit if limit is not None and sim.service_s > limit else sim.service_s
+
+    def _failure(
+        self, request: httpx.Request, start: float, sim: SimResponse, new: bool
+    ) -> httpx.TransportError | None:
+        """The httpx error the client gets instead of `sim` (a timeout, a reset, a cut body), traced; or None.
+
+        The connection is dropped, so the next request opens a new one, as a real pool would.
+        """
+        limit = _read_timeout(request)
+        fault = sim.transport_fault if isinstance(sim, FaultedResponse) else None
+        error: httpx.TransportError
+        if limit is not None and sim.service_s > limit:
+            error = httpx.ReadTimeout("The read operation timed out", request=request)
+        elif fault == "reset" and new:
+            error = httpx.ConnectError("[Errno 104] Connection reset by peer", request=request)
+        elif fault == "reset":
+            error = httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        elif fault == "truncated":
+            size = len(sim.body)
+            error = httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body: received {size // 2} bytes, "
+                f"expected {size}",
+                request=request,
+            )
+        else:
+            return None
+        self.in_flight -= 1
+        self._record(request, start, sim, new, status=0)
+        return error
+
     def _close(self, request: httpx.Request, start: float, sim: SimResponse, new: bool) -> httpx.Response:
         self.in_flight -= 1
         self._idle += 1
+        self._record(request, start, sim, new, status=sim.status)
+        return httpx.Response(sim.status, headers=sim.headers, content=sim.body)
+
+    def _record(self, request: httpx.Request, start: float, sim: SimResponse, new: bool, status: int) -> None:
+        """One trace entry; status 0 means no response reached the client."""
         info = request.extensions.get("syncbench", {})
         _, account = self.api.classify(request.url.path)
         self.trace.append(
@@ -78,18 +124,17 @@ class _SimBase:
                 method=request.method,
                 endpoint=sim.endpoint,
                 path=request.url.path,
-                status=sim.status,
-                bytes=len(sim.body),
+                status=status,
+                bytes=len(sim.body) if status else 0,
                 worker=info.get("worker", "main"),
                 attempt=info.get("attempt", 1),
                 phase=info.get("phase", ""),
                 account=account,
                 new_connection=new,
                 throttled=sim.throttled,
-                conversations=sim.conversations,
+                conversations=sim.conversations if status else (),
             )
         )
-        return httpx.Response(sim.status, headers=sim.headers, content=sim.body)
 
 
 class SimTransport(_SimBase, httpx.BaseTransport):
@@ -101,7 +146,9 @@ class SimTransport(_SimBase, httpx.BaseTransport):
         if setup:
             self.clock.sleep(setup)
         sim = self._answer(request)
-        self.clock.sleep(sim.service_s)
+        self.clock.sleep(self._wait_s(request, sim))
+        if (error := self._failure(request, start, sim, new)) is not None:
+            raise error
         return self._close(request, start, sim, new)
 
 
@@ -114,5 +161,7 @@ class AsyncSimTransport(_SimBase, httpx.AsyncBaseTransport):
         if setup:
             await asyncio.sleep(setup)
         sim = self._answer(request)
-        await asyncio.sleep(sim.service_s)
+        await asyncio.sleep(self._wait_s(request, sim))
+        if (error := self._failure(request, start, sim, new)) is not None:
+            raise error
         return self._close(request, start, sim, new)

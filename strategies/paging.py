@@ -28,20 +28,25 @@ def paginate(
     record's id) and `cursor` (follow the body's next link until there is none, even
     past an empty page). Offset and keyset paging end when the envelope's `count` is
     reached or a page comes back empty, never merely on a short page (servers return
-    short pages mid-listing). `stop_after(page)` ends paging early; `each(page)` runs a
+    short pages mid-listing). A record repeated across pages is kept, counted and
+    passed to `each` once; a keyset page of repeats only ends the listing, since its
+    anchor would not move. `stop_after(page)` ends paging early; `each(page)` runs a
     step on every page as it arrives (for example, one bulk write per page).
     """
     profile, size = ctx.profile, ctx.page_size
     base = {**(params or {}), profile.limit_param: size}
     records: Page = []
+    seen: set[Any] = set()
     request: tuple[str, dict[str, Any]] = (path, base if profile.pagination != "offset" else {**base, profile.offset_param: 0})
     while True:
         response = yield Call("GET", request[0], request[1], phase)
         body = profile.body(response)
         page: Page = body[profile.result_field]
-        records.extend(page)
-        if each is not None and page:
-            yield from each(page)
+        fresh = [r for r in page if r["id"] not in seen]  # a record repeated across pages counts once
+        seen.update(r["id"] for r in fresh)
+        records.extend(fresh)
+        if each is not None and fresh:
+            yield from each(fresh)
         if stop_after is not None and page and stop_after(page):
             return records
         if profile.pagination == "cursor":
@@ -51,8 +56,10 @@ def paginate(
             request = (link, {})
             continue
         count = body.get(profile.count_field)
-        if not page or (isinstance(count, int) and len(records) >= count and profile.pagination == "keyset"):
+        if not page:
             return records
+        if profile.pagination == "keyset" and (not fresh or (isinstance(count, int) and len(records) >= count)):
+            return records  # a page of repeats only: the anchor would not move (an inclusive afterId)
         if profile.pagination == "keyset":
             request = (path, {**base, profile.after_param: page[-1]["id"]})
         else:

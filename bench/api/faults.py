@@ -1,0 +1,338 @@
+"""Fault injection: a wrapper around the simulated API that misbehaves on purpose, reproducibly.
+
+The core stays pure; `FaultyAPI` sits between a transport and `SimulatedAPI` and,
+for the requests a `Faults` model picks, answers with a 429 storm, a 5xx, a hang, a
+reset connection, a truncated or malformed body, or bends a listing page (short,
+overlapping the previous page, or ignoring the asked page size).
+
+Which request is hit depends only on the scenario seed, the request (method, path,
+query) and how often that same request was made before, never on which worker made
+it or when, so the same calls fail in every fan-out mode and at any worker count.
+Faults that depend on time (the storm, `from_s`/`until_s` windows) read the
+simulated clock, which is deterministic too.
+
+This module must not import `bench.scenario` (the scenario imports `Faults` from here),
+nor, at import time, the core (which imports the scenario through the dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import zlib
+from collections import Counter
+from dataclasses import dataclass, fields, replace
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:  # the core imports the scenario, which imports this module: no runtime import of the core
+    from bench.api.core import SimRequest, SimResponse, SimulatedAPI
+
+__all__ = [
+    "BodyFault",
+    "Duplicates",
+    "FaultedResponse",
+    "Faults",
+    "FaultyAPI",
+    "Hit",
+    "ServerErrors",
+    "ShortPages",
+    "Storm",
+    "Timeouts",
+    "TransportFault",
+    "with_faults",
+]
+
+Endpoint = Literal["accounts", "reservations", "conversations", "reservation_conversations", "messages"]
+#: endpoints that are paged, so page faults apply to them
+LISTINGS: tuple[str, ...] = ("reservations", "conversations", "messages")
+#: query parameters that move along a listing; the rest name the listing itself
+PAGING_PARAMS = frozenset({"limit", "offset", "afterId", "cursor"})
+TransportFault = Literal["reset", "truncated"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hit(_Model):
+    """Which requests a fault hits: a seeded share of distinct requests, for their first `burst` attempts."""
+
+    rate: float = Field(0.0, ge=0, le=1, description="share of distinct requests hit (0: the fault is off)")
+    burst: int | None = Field(
+        1, ge=1, description="attempts in a row that fail for a hit request; None: every attempt (permanent)"
+    )
+    endpoints: tuple[Endpoint, ...] = Field((), description="only these endpoints (default: all it applies to)")
+    from_s: float = Field(0.0, ge=0, description="simulated time from which requests can be hit")
+    until_s: float | None = Field(None, gt=0, description="simulated time after which they are not")
+
+    @property
+    def on(self) -> bool:
+        return self.rate > 0
+
+    def applies(self, endpoint: str, t: float) -> bool:
+        """Whether the fault is on for this endpoint at simulated time `t`."""
+        if not self.on or (self.endpoints and endpoint not in self.endpoints):
+            return False
+        return self.from_s <= t and (self.until_s is None or t < self.until_s)
+
+
+class Storm(_Model):
+    """A window of simulated time in which every request is throttled (HTTP 429).
+
+    A storm longer than the client's retry budget (attempts x Retry-After) cannot be
+    ridden out: a correct client gives up and says so.
+    """
+
+    start_s: float = Field(0.0, ge=0)
+    duration_s: float = Field(gt=0)
+    retry_after_s: int | None = Field(1, ge=0, description="the Retry-After sent (None: no header)")
+
+
+class ServerErrors(Hit):
+    """HTTP 5xx answers, as from an overloaded app server or a gateway in front of it."""
+
+    statuses: tuple[int, ...] = (500, 502, 503)
+
+    @field_validator("statuses")
+    @classmethod
+    def _server_side(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(not 500 <= s <= 599 for s in v):
+            raise ValueError("must list HTTP statuses from 500 to 599")
+        return v
+
+
+class Timeouts(Hit):
+    """The server takes `hang_s` to answer; a client with a shorter read timeout gives up first."""
+
+    hang_s: float = Field(60.0, gt=0)
+
+
+class BodyFault(Hit):
+    """A 200 whose body is broken: `truncated` (the connection drops mid-body, which the
+    client sees as a protocol error) or `malformed` (a complete answer that is not JSON)."""
+
+
+class ShortPages(Hit):
+    """A listing page served with fewer records than asked although more follow."""
+
+    keep: float = Field(0.5, gt=0, lt=1, description="share of the asked page size served")
+
+
+class Duplicates(Hit):
+    """Records repeated across pages: the last `overlap` records of a page come again on the next.
+
+    Offset listings behave as if `overlap` records were inserted at the top after the
+    first page (later pages shift and the total grows); a keyset page starts `overlap`
+    records early, as with an inclusive `afterId` (same page size, so it reaches fewer
+    new records); a cursor page repeats them in front of its records (its next link is unchanged).
+    """
+
+    overlap: int = Field(3, ge=1)
+
+
+class Faults(_Model):
+    """Every fault knob; all off by default. Hit rates are per distinct request, seeded."""
+
+    storm: Storm | None = None
+    server_errors: ServerErrors = ServerErrors()
+    timeouts: Timeouts = Timeouts()
+    resets: Hit = Hit()
+    truncated: BodyFault = BodyFault()
+    malformed: BodyFault = BodyFault()
+    short_pages: ShortPages = ShortPages()
+    duplicates: Duplicates = Duplicates()
+    page_size: int | None = Field(None, ge=1, description="the server ignores the asked page size and serves this")
+
+    @model_validator(mode="after")
+    def _windows(self) -> Faults:
+        for name in ("server_errors", "timeouts", "resets", "truncated", "malformed", "short_pages", "duplicates"):
+            hit: Hit = getattr(self, name)
+            if hit.until_s is not None and hit.until_s <= hit.from_s:
+                raise ValueError(f"{name}.until_s must be after from_s")
+        return self
+
+    @property
+    def active(self) -> bool:
+        hits = (self.server_errors, self.timeouts, self.resets, self.truncated, self.malformed)
+        pages = (self.short_pages, self.duplicates)
+        return self.storm is not None or self.page_size is not None or any(h.on for h in (*hits, *pages))
+
+
+@dataclass(frozen=True, slots=True)
+class FaultedResponse:
+    """A response made by the fault layer; the same fields as `SimResponse`, plus a
+    `transport_fault` the transport raises instead of delivering the response."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    service_s: float
+    endpoint: str
+    throttled: bool = False
+    conversations: tuple[int, ...] = ()
+    transport_fault: TransportFault | None = None
+
+
+def _request_key(request: SimRequest, *, listing: bool = False) -> str:
+    """The request as the fault draws see it; `listing=True` drops the paging parameters."""
+    query = sorted((k, v) for k, v in request.query.items() if not (listing and k in PAGING_PARAMS))
+    return f"{request.method} {request.path}?{query}"
+
+
+class FaultyAPI:
+    """`SimulatedAPI` with faults: same interface (`scenario`, `classify`, `handle`), misbehaving on purpose.
+
+    `injected` counts the faults it applied, by kind, so a report can say whether a
+    fault touched a run at all.
+    """
+
+    def __init__(self, api: SimulatedAPI, faults: Faults) -> None:
+        self.api = api
+        self.faults = faults
+        self.seed = api.scenario.seed
+        self.injected: Counter[str] = Counter()
+        self._repeats: Counter[str] = Counter()
+        self._last_page: dict[str, list[Any]] = {}  # listing -> its last page served (keyset, cursor overlap)
+
+    def __getattr__(self, name: str) -> Any:  # world, scenario, limiter, admitted, ... of the core
+        if name == "api":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.api, name)
+
+    def classify(self, path: str) -> tuple[str, str | None]:
+        return self.api.classify(path)
+
+    # -- deterministic choices ---------------------------------------------------
+    def _draw(self, kind: str, key: str) -> float:
+        """A uniform number in [0, 1) fixed by the seed, the fault kind and the request."""
+        mix = zlib.crc32(f"{kind}|{key}".encode()) ^ (self.seed * 0x9E3779B1)
+        return random.Random(mix).random()
+
+    def _hits(self, kind: str, hit: Hit, endpoint: str, key: str, attempt: int, t: float) -> bool:
+        if not hit.applies(endpoint, t) or (hit.burst is not None and attempt >= hit.burst):
+            return False
+        return self._draw(kind, key) < hit.rate
+
+    # -- the request ---------------------------------------------------------------
+    def handle(self, request: SimRequest, t: float) -> SimResponse | FaultedResponse:
+        """Answer like the core would, unless a fault picks this request."""
+        faults = self.faults
+        endpoint, _ = self.classify(request.path)
+        key = _request_key(request)
+        attempt = self._repeats[key]
+        self._repeats[key] = attempt + 1
+        storm = faults.storm
+        if storm is not None and storm.start_s <= t < storm.start_s + storm.duration_s:
+            return self._storm(storm, t, endpoint)
+        if self._hits("reset", faults.resets, endpoint, key, attempt, t):
+            self.injected["reset"] += 1
+            return FaultedResponse(0, [], b"", self.api.latency.throttled_s(), endpoint, transport_fault="reset")
+        if self._hits("5xx", faults.server_errors, endpoint, key, attempt, t):
+            return self._server_error(endpoint, key, t)
+        listing = endpoint in LISTINGS
+        served = self._page_request(request, endpoint, key, attempt, t) if listing else request
+        response = self.api.handle(served, t)
+        if response.status != 200:
+            return response
+        if listing:
+            response = self._page_response(request, served, response, endpoint, t)
+        if self._hits("timeout", faults.timeouts, endpoint, key, attempt, t):
+            self.injected["timeout"] += 1
+            return replace(response, service_s=max(response.service_s, faults.timeouts.hang_s))
+        if self._hits("truncated", faults.truncated, endpoint, key, attempt, t):
+            self.injected["truncated"] += 1
+            copied = {f.name: getattr(response, f.name) for f in fields(response)}
+            return FaultedResponse(**copied, transport_fault="truncated")
+        if self._hits("malformed", faults.malformed, endpoint, key, attempt, t):
+            self.injected["malformed"] += 1
+            return replace(response, body=response.body[: len(response.body) // 2], conversations=())
+        return response
+
+    def _storm(self, storm: Storm, t: float, endpoint: str) -> FaultedResponse:
+        self.injected["storm"] += 1
+        extra = [] if storm.retry_after_s is None else [("retry-after", str(storm.retry_after_s))]
+        body = json.dumps({"status": "fail", "message": "rate limit exceeded"}).encode()
+        return FaultedResponse(429, self._headers(t, extra), body, self.api.latency.throttled_s(), endpoint, True)
+
+    def _server_error(self, endpoint: str, key: str, t: float) -> FaultedResponse:
+        statuses = self.faults.server_errors.statuses
+        status = statuses[min(len(statuses) - 1, int(self._draw("5xx-status", key) * len(statuses)))]
+        self.injected[f"http-{status}"] += 1
+        body = json.dumps({"status": "fail", "message": f"server error {status}"}).encode()
+        return FaultedResponse(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
+
+    def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+        now_s = self.api.scenario.start_ms / 1000 + t
+        return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
+
+    # -- listing pages -------------------------------------------------------------
+    def _page_request(self, request: SimRequest, endpoint: str, key: str, attempt: int, t: float) -> SimRequest:
+        """The page the server really serves: its own page size, a short page, a shifted offset."""
+        faults, dialect = self.faults, self.api.scenario.dialect
+        query = dict(request.query)
+        asked = _int(query.get("limit"), dialect.page_size)
+        limit = asked
+        if faults.page_size is not None and faults.page_size != asked:
+            limit = faults.page_size
+            self.injected["page-size"] += 1
+        if self._hits("short-page", faults.short_pages, endpoint, key, attempt, t) and limit > 1:
+            limit = max(1, math.floor(limit * faults.short_pages.keep))
+            self.injected["short-page"] += 1
+        if limit != asked:
+            query["limit"] = str(limit)
+        offset = _int(query.get("offset"), 0)
+        if dialect.pagination == "offset" and offset > 0 and self._overlaps(request, endpoint, t):
+            query["offset"] = str(max(0, offset - faults.duplicates.overlap))
+            self.injected["duplicates"] += 1
+        return replace(request, query=query) if query != request.query else request
+
+    def _overlaps(self, request: SimRequest, endpoint: str, t: float) -> bool:
+        """Whether this listing (whatever the page) repeats records across its pages."""
+        hit = self.faults.duplicates
+        return hit.applies(endpoint, t) and self._draw("duplicates", _request_key(request, listing=True)) < hit.rate
+
+    def _page_response(
+        self, asked: SimRequest, served: SimRequest, response: SimResponse, endpoint: str, t: float
+    ) -> SimResponse:
+        """Patch the page's envelope: the grown total of a shifted offset listing, or the
+        previous page's last records repeated at the start of a keyset or cursor page."""
+        pagination = self.api.scenario.dialect.pagination
+        listing = _request_key(asked, listing=True)
+        body: dict[str, Any] | None = None
+        if served.query.get("offset") != asked.query.get("offset"):
+            body = json.loads(response.body)
+            if isinstance(body.get("count"), int):
+                body["count"] += self.faults.duplicates.overlap
+                body["offset"] = _int(asked.query.get("offset"), 0)
+        elif pagination != "offset" and self.faults.duplicates.on:
+            previous = self._last_page.get(listing)
+            continuing = "afterId" in asked.query or "cursor" in asked.query
+            original = json.loads(response.body)
+            self._last_page[listing] = original.get("result", [])
+            if continuing and previous and self._overlaps(asked, endpoint, t):
+                overlap = previous[-self.faults.duplicates.overlap :]
+                result = original["result"]
+                if pagination == "keyset":  # the page starts `overlap` records early (an inclusive afterId)
+                    result = result[: max(0, int(original.get("limit", len(result))) - len(overlap))]
+                body = {**original, "result": overlap + result}
+                self._last_page[listing] = body["result"]  # what the client saw: its last record is the anchor
+                self.injected["duplicates"] += 1
+        if body is None:
+            return response
+        return replace(response, body=json.dumps(body).encode())
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default  # the core answers 400 for it
+
+
+def with_faults(api: SimulatedAPI, faults: Faults) -> SimulatedAPI | FaultyAPI:
+    """The API itself when no fault is on (so fault-free runs are untouched), else a `FaultyAPI`."""
+    return FaultyAPI(api, faults) if faults.active else api
