@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from bench.dataset import Truth, World
+from bench.dataset import Message, Truth, World
 from bench.store import SqliteStore
 from bench.transport import TraceEntry
 from strategies import DriverStats
@@ -56,6 +56,7 @@ def diagnose(
     store_ids: set[int],
     trace: list[TraceEntry],
     since_t: float | None,
+    lookback_s: float = 0.0,
 ) -> str:
     """Why an expected conversation is missing: the trap or mechanism that lost it, causes before symptoms."""
     conv = world.conversations[cid]
@@ -63,16 +64,27 @@ def diagnose(
     start_ms = scenario.start_ms
     new = [m for m in conv.messages if m.id in required]
     since_ms = None if since_t is None else start_ms + round(since_t * 1000)
-    late = [m for m in new if start_ms + m.visible_t * 1000 - m.sent_ms > 1000]
-    if since_ms is not None and any(m.sent_ms < since_ms for m in late):
-        traps = scenario.traps
-        return (
-            f"late-arrival: a message appeared after the bookmark but is stamped before it (records land up to "
-            f"{traps.late_arrival_s:g} s late, timestamps run {traps.clock_skew_s:g} s behind); "
-            "a lookback of at least lateness + skew covers it"
-        )
+    if since_ms is not None and since_t is not None:
+        lookback_ms = round(lookback_s * 1000)
+
+        def late(m: Message) -> bool:
+            """Stamped before the bookmark that should have caught it; for a miss carried from an
+            earlier sync, later than the lookback could cover."""
+            lateness = start_ms + m.visible_t * 1000 - m.sent_ms
+            if m.visible_t >= since_t:
+                return lateness > 1000 and m.sent_ms < since_ms - lookback_ms
+            return lateness > 1000 + lookback_ms
+
+        if any(late(m) for m in new):
+            traps = scenario.traps
+            return (
+                f"late-arrival: a message appeared after the bookmark but is stamped before it (records land up to "
+                f"{traps.late_arrival_s:g} s late, timestamps run {traps.clock_skew_s:g} s behind); "
+                "a lookback of at least lateness + skew covers it"
+            )
     listed = {c for e in trace if e.endpoint in ("conversations", "reservation_conversations") for c in e.conversations}
     via_reservation = {c for e in trace if e.endpoint == "reservation_conversations" for c in e.conversations}
+    fetched = {c for e in trace if e.endpoint == "messages" and e.status == 200 for c in e.conversations}
     endpoints = {e.endpoint for e in trace if not e.throttled}
     if (cid in world.unsorted_conversations and cid not in listed) or (
         "reservations" in endpoints
@@ -80,9 +92,9 @@ def diagnose(
         and cid not in via_reservation
     ):
         return "unsorted-listing: the server listed it (or its reservation) among older records, so early stop never reached it"
-    if "reservation_conversations" in endpoints and conv.reservation_id is not None and not any(m.bumps for m in new):
+    if "reservations" in endpoints and conv.reservation_id is not None and new and not any(m.bumps for m in new):
         return "reservation-not-updated: its new messages did not bump the reservation's updatedOn"
-    if cid in store_ids:
+    if cid in store_ids and cid in fetched:
         return "messages-incomplete: the conversation is stored but some of its new messages are not"
     if cid in listed:
         if since_ms is not None and new and max(m.sent_ms for m in new) == since_ms:
@@ -98,6 +110,8 @@ def diagnose(
         if scenario.traps.short_pages:
             return "short-page: paging stopped early, and this API returns short pages that are not the last"
         return "early-stop: the listing stopped before reaching it"
+    if cid in store_ids:
+        return "messages-incomplete: the conversation is stored but some of its new messages are not"
     return "never-requested: no call of the sync could have returned it"
 
 
@@ -114,6 +128,7 @@ def measure(
     connections: int,
     since_t: float | None,
     status: str,
+    lookback_s: float = 0.0,
     error: str | None,
 ) -> dict[str, Any]:
     """The measured fields of a result row for the sync that ran from `start_t` to `end_t`."""
@@ -148,7 +163,7 @@ def measure(
         "conversations_found": len(found),
         "conversations_missed": len(missing),
         "missed": [
-            {"id": cid, "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t)}
+            {"id": cid, "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t, lookback_s)}
             for cid in missing
         ],
         "overfetched": len(fetched & truth.quiet),

@@ -133,6 +133,7 @@ def run(spec: RunSpec, observe: Callable[[SyncState], None] | None = None) -> Ru
             peak_concurrency=transport.peak_in_flight,
             connections=transport.connections,
             since_t=None if strategy.full else since_t,
+            lookback_s=opts.lookback_s,
             status="failed" if outcome.error else "ok",
             error=outcome.error,
         )
