@@ -10,7 +10,7 @@ import json
 import sys
 import time
 import traceback
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +65,8 @@ class _Group(TyperGroup):
             if _debug:
                 traceback.print_exc()
             _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
+        if code == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            _fail("interrupted; finished runs are kept (finish a sweep with --resume DIR)", 130)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -90,6 +92,11 @@ class Fanout(str, Enum):
     asyncio = "async"
 
 
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class WriteMode(str, Enum):
     row = "row"
     bulk = "bulk"
@@ -108,13 +115,15 @@ ChunkOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per sta
 ThrottleOpt = Annotated[float | None, typer.Option("--throttle", min=0.001, help="Client-side cap, requests/s.")]
 RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call on 429/5xx.")]
 LookbackOpt = Annotated[float, typer.Option("--lookback", min=0, help="Bookmark overlap, seconds.")]
+AdaptiveOpt = Annotated[bool, typer.Option("--adaptive", help="Adjust concurrency from the answers (AIMD).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write results.json, results.csv, host.json here.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite a non-empty --out.")]
 
 
 def _options(workers: int, account_workers: int, page_size: int | None, write_mode: WriteMode, chunk_size: int,
-             throttle: float | None, max_retries: int, lookback: float) -> Options:
+             throttle: float | None, max_retries: int, lookback: float, adaptive: bool = False) -> Options:
     return Options(
+        adaptive=adaptive,
         workers=workers,
         account_workers=account_workers,
         page_size=page_size,
@@ -154,9 +163,17 @@ def _row_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+class ClockKind(StrEnum):
+    virtual = "virtual"
+    real = "real"
+
+
 @app.command("run")
 def run_command(
-    scenario: ScenarioOpt = "pms-1000",
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", "-s", help="A shipped scenario name or a TOML file [default: pms-1000; "
+                                 "with --base-url: none, and coverage is unknown].")
+    ] = None,
     strategy: StrategyOpt = "client-filter",
     fanout: FanoutOpt = Fanout.sequential,
     workers: WorkersOpt = 1,
@@ -168,20 +185,36 @@ def run_command(
     throttle: ThrottleOpt = None,
     max_retries: RetriesOpt = 5,
     lookback: LookbackOpt = 0.0,
+    adaptive: AdaptiveOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print {results, host} as JSON.")] = False,
     out: OutOpt = None,
     force: ForceOpt = False,
     trace: Annotated[Path | None, typer.Option("--trace", help="Write the per-request trace (CSV) and a timeline plot.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Run against this API (--clock real).")] = None,
+    clock: Annotated[ClockKind, typer.Option("--clock", help="virtual: in-process; real: wall.")] = ClockKind.virtual,
+    profile: Annotated[Path | None, typer.Option("--profile", help="API profile TOML (with --base-url).")] = None,
+    token_env: Annotated[str | None, typer.Option("--token-env", help="Variable holding the API token.")] = None,
 ) -> None:
     """Run one strategy's syncs and report time, calls, throttling and coverage."""
-    if out is not None:
-        prepare_out(out, force=force)
-    world = load_scenario(scenario, seed)
-    opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
+    if base_url is not None or clock is not ClockKind.virtual or profile is not None or token_env is not None:
+        from bench.cli_real import run_over_sockets
+
+        opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
+                    adaptive)
+        if out is not None:
+            prepare_out(out, force=force)
+        return run_over_sockets(scenario, seed, strategy, fanout.value, opts, base_url=base_url, clock=clock.value,
+                                profile=profile, token_env=token_env, as_json=as_json, out=out, trace=trace)
+    world = load_scenario(scenario or "pms-1000", seed)
+    opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
+                    adaptive)
     if strategy not in available():
         raise UnknownStrategy(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
+    spec = RunSpec(world, strategy, fanout.value, opts)  # refuses bad worker counts before --out is touched
+    if out is not None:
+        prepare_out(out, force=force)
     began = time.perf_counter()
-    result = run(RunSpec(world, strategy, fanout.value, opts))
+    result = run(spec)
     host = host_figures(time.perf_counter() - began)
     if out is not None:
         _write_results(out, result.rows, [world], host)
@@ -225,10 +258,13 @@ def sweep_command(
     throttle: ThrottleOpt = None,
     max_retries: RetriesOpt = 5,
     lookback: LookbackOpt = 0.0,
+    adaptive: AdaptiveOpt = False,
     out: OutOpt = None,
     force: ForceOpt = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted sweep in this folder.")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")] = None,
+    executor: Annotated[Executor, typer.Option("--executor", help="local processes, or a Dask cluster.")] = Executor.local,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786).")] = None,
 ) -> None:
     """Run every strategy x fan-out x worker count x seed; write results, reports and plots."""
     if resume is not None:
@@ -239,7 +275,8 @@ def sweep_command(
             raise HarnessError("--out DIR is required (or --resume DIR)")
         names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
         counts = parse_list(workers, "workers", int)
-        opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
+        opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
+                        adaptive)
         plan = SweepPlan(
             scenario=scenario,
             strategies=tuple(names),
@@ -264,7 +301,8 @@ def sweep_command(
         def done(spec: RunSpec) -> None:
             progress.update(task, advance=1, description=f"{spec.strategy} {spec.fanout} x{spec.options.workers}")
 
-        rows, traces = execute(plan, out, jobs=jobs, keep_traces=set(keep), on_done=done)
+        rows, traces = execute(plan, out, jobs=jobs, keep_traces=set(keep), on_done=done,
+                               executor=executor.value, scheduler=scheduler)
     host = host_figures(time.perf_counter() - began) | {"jobs": jobs, "runs": len(specs)}
     worlds = plan.scenarios()
     _write_results(out, rows, worlds, host)
@@ -320,3 +358,7 @@ def strategies_command() -> None:
     for name, cls in available().items():
         table.add_row(name, "full" if cls.full else "incremental", cls.summary)
     Console().print(table)
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from bench import cli_decide, cli_faults, cli_real, cli_scale  # noqa: E402,F401,I001

@@ -1,20 +1,49 @@
 """The API profile: where the endpoints are and what the fields are called.
 
 The default matches syncbench's simulated property-management API; a user points
-the same strategies at their own API by describing it here.
+the same strategies at their own API by describing it here, or in a TOML file
+(`load_profile`): flat keys named like the fields below, plus a `[fields]` table
+mapping our record field names to the API's (`lastMessageAt = "last_message_at"`).
+Records are renamed to our names as they are read, so strategies never see the API's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import functools
+import re
+import tomllib
+from collections.abc import Generator
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from strategies.effects import SyncFailed
 
-__all__ = ["ApiProfile", "parse_server_date"]
+__all__ = ["ENDPOINTS", "ApiProfile", "ProfileError", "load_profile", "parse_server_date"]
+
+#: endpoint name -> the placeholders its path template must hold
+ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "accounts": (),
+    "reservations": ("account",),
+    "conversations": ("account",),
+    "reservation_conversations": ("account", "reservation"),
+    "messages": ("account", "conversation"),
+}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@functools.lru_cache(maxsize=64)
+def _template(template: str) -> re.Pattern[str]:
+    """A path template such as `/v1/accounts/{account}/conversations` as a regex with named groups."""
+    parts = _PLACEHOLDER.split(template)  # literal, name, literal, name, ...
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts)))
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message is one line naming the file and key."""
 
 
 def parse_server_date(response: httpx.Response) -> int | None:
@@ -46,16 +75,33 @@ class ApiProfile:
     since_param: str = "since"
     result_field: str = "result"
     count_field: str = "count"
+    #: our record field name -> the API's, for the fields it names differently
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
+    #: how a token is sent, when one is given: `Authorization: Bearer` or a query parameter
+    auth: Literal["bearer", "query"] = "bearer"
+    auth_param: str = "access_token"
+
+    def route(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """(endpoint, placeholder values) of a request path, or None when no template matches."""
+        for endpoint in ENDPOINTS:
+            match = _template(getattr(self, endpoint)).fullmatch(path.rstrip("/") or "/")
+            if match:
+                return endpoint, match.groupdict()
+        return None
+
+    def auth_for(self, token: str) -> httpx.Auth:
+        """The httpx auth that sends `token` the way this API expects; strategies never see it."""
+        return _TokenAuth(token, self.auth, self.auth_param)
 
     def parse_ts(self, text: str) -> int:
         """Epoch milliseconds from the API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC unless stated)."""
         dt = datetime.fromisoformat(text.replace(" ", "T"))
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return round(dt.timestamp() * 1000)
 
     def format_ts(self, ms: int) -> str:
-        dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
         return f"{dt.strftime('%Y-%m-%d %H:%M:%S')}.{ms % 1000:03d}"
 
     def body(self, response: httpx.Response) -> dict[str, Any]:
@@ -69,6 +115,11 @@ class ApiProfile:
             raise SyncFailed(f"{where} answered malformed JSON", response) from None
         if not isinstance(body, dict) or not isinstance(body.get(self.result_field), list):
             raise SyncFailed(f"{where} answered no `{self.result_field}` list", response)
+        if self.fields:
+            ours = {theirs: mine for mine, theirs in self.fields.items()}
+            body[self.result_field] = [
+                {ours.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r for r in body[self.result_field]
+            ]
         return body
 
     def next_link(self, body: dict[str, Any]) -> str | None:
@@ -96,3 +147,58 @@ class ApiProfile:
 
     def updated_on(self, reservation: dict[str, Any]) -> int:
         return self.parse_ts(reservation["updatedOn"])
+
+
+class _TokenAuth(httpx.Auth):
+    """Adds the token to every request; its repr never shows the token."""
+
+    def __init__(self, token: str, style: str, param: str) -> None:
+        self._token, self._style, self._param = token, style, param
+
+    def __repr__(self) -> str:
+        return f"<token auth: {self._style}>"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._style == "query":
+            request.url = request.url.copy_set_param(self._param, self._token)
+        else:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+_CHOICES = {"pagination": ("offset", "keyset", "cursor"), "auth": ("bearer", "query")}
+
+
+def load_profile(path: str | Path, base: ApiProfile | None = None) -> ApiProfile:
+    """An ApiProfile from a TOML file; keys the file leaves out keep `base`'s values."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProfileError(f"{path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ProfileError(f"{path}: malformed TOML: {error}") from None
+    known = {f.name: f for f in fields(ApiProfile)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ProfileError(f"{path}: {key}: unknown key (known: {', '.join(known)})")
+        if key == "fields":
+            if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+                raise ProfileError(f"{path}: fields: must be a table of field names (ours = \"theirs\")")
+        elif key == "page_size":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ProfileError(f"{path}: page_size: must be a positive integer")
+        elif not isinstance(value, str) or not value:
+            raise ProfileError(f"{path}: {key}: must be a non-empty string")
+        elif key in _CHOICES and value not in _CHOICES[key]:
+            raise ProfileError(f"{path}: {key}: must be one of {', '.join(_CHOICES[key])}")
+        elif key in ENDPOINTS:
+            wanted = set(ENDPOINTS[key])
+            if not value.startswith("/") or set(_PLACEHOLDER.findall(value)) != wanted:
+                need = ", ".join(f"{{{n}}}" for n in ENDPOINTS[key]) or "no placeholders"
+                raise ProfileError(f"{path}: {key}: must be a path starting with / holding {need}")
+        values[key] = value
+    return replace(base or ApiProfile(), **values)
