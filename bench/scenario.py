@@ -148,6 +148,9 @@ class Latency(_Model):
     connect_s: float = Field(0.15, ge=0, description="one-time setup of each new connection")
     jitter_sigma: float = Field(0.15, ge=0, le=2, description="lognormal jitter of service time")
     throttled_s: float = Field(0.05, ge=0, description="time to answer a throttled request")
+    client_s: float = Field(
+        0.0, ge=0, description="client CPU per request (HTTP stack, parsing), one at a time, as one interpreter runs it"
+    )
     endpoints: dict[str, EndpointLatency] = Field(default_factory=_default_endpoints)
 
     @field_validator("endpoints")

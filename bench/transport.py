@@ -140,8 +140,15 @@ class _SimBase:
 class SimTransport(_SimBase, httpx.BaseTransport):
     """Blocking transport: sleeps through the clock (virtual or real)."""
 
+    def __init__(self, api: SimulatedAPI, clock: VirtualClock | RealClock) -> None:
+        super().__init__(api, clock)
+        self._interpreter = clock.lock()
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         start = self.clock.now()
+        if cpu := self.api.scenario.latency.client_s:
+            with self._interpreter:  # workers' client work runs one at a time, as under one GIL
+                self.clock.sleep(cpu)
         setup, new = self._open()
         if setup:
             self.clock.sleep(setup)
@@ -155,8 +162,14 @@ class SimTransport(_SimBase, httpx.BaseTransport):
 class AsyncSimTransport(_SimBase, httpx.AsyncBaseTransport):
     """Asyncio transport: waits on the running loop, whose time is the clock's."""
 
+    _interpreter: asyncio.Lock | None = None
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         start = self.clock.now()
+        if cpu := self.api.scenario.latency.client_s:
+            self._interpreter = self._interpreter or asyncio.Lock()
+            async with self._interpreter:  # one event loop: tasks' client work runs one at a time
+                await asyncio.sleep(cpu)
         setup, new = self._open()
         if setup:
             await asyncio.sleep(setup)
