@@ -148,6 +148,9 @@ class Latency(_Model):
     connect_s: float = Field(0.15, ge=0, description="one-time setup of each new connection")
     jitter_sigma: float = Field(0.15, ge=0, le=2, description="lognormal jitter of service time")
     throttled_s: float = Field(0.05, ge=0, description="time to answer a throttled request")
+    server_concurrency: int | None = Field(
+        None, ge=1, description="requests the server works on at once; more wait their turn (none: no cap)"
+    )
     client_s: float = Field(
         0.0, ge=0, description="client CPU per request (HTTP stack, parsing), one at a time, as one interpreter runs it"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import heapq
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ class SimulatedAPI:
         self._accounting_scope = self.scenario.rate_limits[0].scope
         self.latency = LatencyModel(self.scenario.latency, self.scenario.seed)
         self.admitted: list[tuple[str, float]] = []  # (limiter key, t): the server's own accounting
+        self._busy: list[float] = []  # when each request in service finishes (server_concurrency)
         self._by_reservation: dict[int, list[Conversation]] = {}
         for conv in world.conversations.values():
             if conv.reservation_id is not None:
@@ -330,8 +332,21 @@ class SimulatedAPI:
             shown = (int(request.path.rstrip("/").split("/")[-2]),)
         else:
             shown = ()
+        service = self._queued(t, service)
         body_bytes = json.dumps(body).encode()
         return SimResponse(200, self._headers(t, usage), body_bytes, service, endpoint, conversations=shown)
+
+    def _queued(self, t: float, service: float) -> float:
+        """Service time plus the wait for a free server slot, when the server caps its concurrency."""
+        cap = self.scenario.latency.server_concurrency
+        if cap is None:
+            return service
+        busy = self._busy
+        while busy and busy[0] <= t:
+            heapq.heappop(busy)
+        start = t if len(busy) < cap else heapq.heappop(busy)
+        heapq.heappush(busy, start + service)
+        return start - t + service
 
     def _throttled(self, decision: Decision, t: float, endpoint: str) -> SimResponse:
         """Throttling as the dialect tells it (429 with headers, or a 400/403 with an error code)."""

@@ -171,3 +171,17 @@ def test_every_pagination_dialect_reads_everything(
     row = run(RunSpec(scenario, "full-pagination", "sequential")).rows[0]
     assert row["coverage"] == 1.0 and row["conversations_expected"] == 47
     assert row["pages_by_endpoint"]["conversations"] >= 5
+
+
+def test_server_concurrency_cap_queues_requests_beyond_it(make_scenario: Callable[..., Scenario]) -> None:
+    """With the server working on 2 requests at once, 10 workers are no faster than 2, and nothing is lost."""
+    capped = make_scenario(latency={"jitter_sigma": 0, "connect_s": 0, "server_concurrency": 2})
+    free = make_scenario(latency={"jitter_sigma": 0, "connect_s": 0})
+
+    def time(scenario: Scenario, workers: int) -> float:
+        row = run(RunSpec(scenario, "full-pagination", "async", Options(workers=workers))).rows[0]
+        assert row["coverage"] == 1.0
+        return row["makespan_s"]
+
+    assert time(capped, 10) == pytest.approx(time(capped, 2), rel=0.05)
+    assert time(free, 10) < 0.5 * time(capped, 10)
