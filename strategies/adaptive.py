@@ -2,15 +2,16 @@
 
 Additive increase, multiplicative decrease (as TCP does): every successful answer
 adds 1/limit to the number of calls allowed in flight (about one more per round
-trip), and throttling, or rate-limit headers showing the quota nearly spent, halve
-it, at most once per cooldown so one burst of 429s counts as one signal.
+trip); throttling (or a failed connection) halves it, at most once per cooldown so
+one burst of 429s counts as one signal; and an answer whose rate-limit headers show
+the quota nearly spent holds it where it is, rather than pushing into the limit.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from strategies.retry import quota_nearly_spent
+from strategies.retry import is_throttled, quota_nearly_spent
 
 __all__ = ["AdaptiveLimit"]
 
@@ -32,10 +33,12 @@ class AdaptiveLimit:
 
     def observe(self, response: httpx.Response | None, now: float) -> None:
         """Adjust the limit from one answer (None: the request failed at the transport)."""
-        if response is None or quota_nearly_spent(response):
+        if response is None or is_throttled(response):
             if now >= self._calm_until:
                 self.limit = max(1.0, self.limit / 2)
                 self._calm_until = now + self.cooldown_s
+        elif quota_nearly_spent(response):
+            return
         elif response.is_success:
             self.limit = min(float(self.ceiling), self.limit + 1 / self.limit)
             self.peak_limit = max(self.peak_limit, self.limit)

@@ -24,7 +24,7 @@ def test_successes_add_about_one_call_per_round_trip() -> None:
     assert 4.8 < gate.limit < 5.0
 
 
-@pytest.mark.parametrize("signal", [THROTTLED, NEARLY_SPENT, None], ids=["429", "quota-nearly-spent", "transport-error"])
+@pytest.mark.parametrize("signal", [THROTTLED, None], ids=["429", "transport-error"])
 def test_a_slow_down_signal_halves_the_limit_once_per_cooldown(signal: httpx.Response | None) -> None:
     """A burst of slow-down signals within the cooldown counts once; after it, again."""
     gate = AdaptiveLimit(16, 64, cooldown_s=1.0)
@@ -33,6 +33,14 @@ def test_a_slow_down_signal_halves_the_limit_once_per_cooldown(signal: httpx.Res
     assert gate.limit == 8
     gate.observe(signal, now=1.2)
     assert gate.limit == 4
+
+
+def test_quota_nearly_spent_holds_the_limit() -> None:
+    """Headers showing 97% of the quota used stop the increase without cutting back."""
+    gate = AdaptiveLimit(8, 64)
+    for _ in range(20):
+        gate.observe(NEARLY_SPENT, now=0.0)
+    assert gate.limit == 8
 
 
 def test_limit_stays_between_one_and_the_ceiling() -> None:
