@@ -10,7 +10,7 @@ import json
 import sys
 import time
 import traceback
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,11 +42,24 @@ def _fail(message: str, code: int = 2) -> None:
 class _Group(TyperGroup):
     """Every error is one line on stderr with the contract's exit code; --debug adds the traceback."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            code = super().main(args=args, prog_name=prog_name or "syncbench", complete_var=complete_var,
-                                standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
+            code = super().main(
+                args=args,
+                prog_name=prog_name or "syncbench",
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except _UsageError as error:
             if type(error).__name__ == "NoArgsIsHelpError" and error.ctx is not None:
                 typer.echo(error.ctx.get_help())
@@ -86,18 +99,18 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
     _debug = debug
 
 
-class Fanout(str, Enum):
+class Fanout(StrEnum):
     sequential = "sequential"
     threads = "threads"
     asyncio = "async"
 
 
-class Executor(str, Enum):
+class Executor(StrEnum):
     local = "local"
     dask = "dask"
 
 
-class WriteMode(str, Enum):
+class WriteMode(StrEnum):
     row = "row"
     bulk = "bulk"
     chunked = "chunked"
@@ -120,8 +133,17 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Write results.json, 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite a non-empty --out.")]
 
 
-def _options(workers: int, account_workers: int, page_size: int | None, write_mode: WriteMode, chunk_size: int,
-             throttle: float | None, max_retries: int, lookback: float, adaptive: bool = False) -> Options:
+def _options(
+    workers: int,
+    account_workers: int,
+    page_size: int | None,
+    write_mode: WriteMode,
+    chunk_size: int,
+    throttle: float | None,
+    max_retries: int,
+    lookback: float,
+    adaptive: bool = False,
+) -> Options:
     return Options(
         adaptive=adaptive,
         workers=workers,
@@ -171,8 +193,13 @@ class ClockKind(StrEnum):
 @app.command("run")
 def run_command(
     scenario: Annotated[
-        str | None, typer.Option("--scenario", "-s", help="A shipped scenario name or a TOML file [default: pms-1000; "
-                                 "with --base-url: none, and coverage is unknown].")
+        str | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="A shipped scenario name or a TOML file [default: pms-1000; "
+            "with --base-url: none, and coverage is unknown].",
+        ),
     ] = None,
     strategy: StrategyOpt = "client-filter",
     fanout: FanoutOpt = Fanout.sequential,
@@ -189,7 +216,9 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print {results, host} as JSON.")] = False,
     out: OutOpt = None,
     force: ForceOpt = False,
-    trace: Annotated[Path | None, typer.Option("--trace", help="Write the per-request trace (CSV) and a timeline plot.")] = None,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Write the per-request trace (CSV) and a timeline plot.")
+    ] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="Run against this API (--clock real).")] = None,
     clock: Annotated[ClockKind, typer.Option("--clock", help="virtual: in-process; real: wall.")] = ClockKind.virtual,
     profile: Annotated[Path | None, typer.Option("--profile", help="API profile TOML (with --base-url).")] = None,
@@ -199,15 +228,29 @@ def run_command(
     if base_url is not None or clock is not ClockKind.virtual or profile is not None or token_env is not None:
         from bench.cli_real import run_over_sockets
 
-        opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
-                    adaptive)
+        opts = _options(
+            workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback, adaptive
+        )
         if out is not None:
             prepare_out(out, force=force)
-        return run_over_sockets(scenario, seed, strategy, fanout.value, opts, base_url=base_url, clock=clock.value,
-                                profile=profile, token_env=token_env, as_json=as_json, out=out, trace=trace)
+        return run_over_sockets(
+            scenario,
+            seed,
+            strategy,
+            fanout.value,
+            opts,
+            base_url=base_url,
+            clock=clock.value,
+            profile=profile,
+            token_env=token_env,
+            as_json=as_json,
+            out=out,
+            trace=trace,
+        )
     world = load_scenario(scenario or "pms-1000", seed)
-    opts = _options(workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
-                    adaptive)
+    opts = _options(
+        workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback, adaptive
+    )
     if strategy not in available():
         raise UnknownStrategy(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
     spec = RunSpec(world, strategy, fanout.value, opts)  # refuses bad worker counts before --out is touched
@@ -222,7 +265,9 @@ def run_command(
         from bench.plots import timeline
 
         atomic_write(trace, trace_csv(result.trace))
-        timeline(result.trace, trace.with_suffix(".png"), title=f"{strategy} / {fanout.value} x{workers} on {world.name}")
+        timeline(
+            result.trace, trace.with_suffix(".png"), title=f"{strategy} / {fanout.value} x{workers} on {world.name}"
+        )
     if as_json:
         typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
     else:
@@ -262,9 +307,15 @@ def sweep_command(
     out: OutOpt = None,
     force: ForceOpt = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted sweep in this folder.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")] = None,
-    executor: Annotated[Executor, typer.Option("--executor", help="local processes, or a Dask cluster.")] = Executor.local,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786).")] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")
+    ] = None,
+    executor: Annotated[
+        Executor, typer.Option("--executor", help="local processes, or a Dask cluster.")
+    ] = Executor.local,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786).")
+    ] = None,
 ) -> None:
     """Run every strategy x fan-out x worker count x seed; write results, reports and plots."""
     if resume is not None:
@@ -275,8 +326,9 @@ def sweep_command(
             raise HarnessError("--out DIR is required (or --resume DIR)")
         names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
         counts = parse_list(workers, "workers", int)
-        opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback,
-                        adaptive)
+        opts = _options(
+            1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback, adaptive
+        )
         plan = SweepPlan(
             scenario=scenario,
             strategies=tuple(names),
@@ -301,15 +353,18 @@ def sweep_command(
         def done(spec: RunSpec) -> None:
             progress.update(task, advance=1, description=f"{spec.strategy} {spec.fanout} x{spec.options.workers}")
 
-        rows, traces = execute(plan, out, jobs=jobs, keep_traces=set(keep), on_done=done,
-                               executor=executor.value, scheduler=scheduler)
+        rows, traces = execute(
+            plan, out, jobs=jobs, keep_traces=set(keep), on_done=done, executor=executor.value, scheduler=scheduler
+        )
     host = host_figures(time.perf_counter() - began) | {"jobs": jobs, "runs": len(specs)}
     worlds = plan.scenarios()
     _write_results(out, rows, worlds, host)
     from bench.report import write_reports
     from bench.scenario import scenario_hash
 
-    labels = {f"{specs[i].strategy} {specs[i].fanout} x{specs[i].options.workers}": t for i, t in sorted(traces.items())}
+    labels = {
+        f"{specs[i].strategy} {specs[i].fanout} x{specs[i].options.workers}": t for i, t in sorted(traces.items())
+    }
     write_reports(rows, out, {w.name: scenario_hash(w) for w in worlds}, traces=labels)
     Console().print(f"{len(rows)} rows from {len(specs)} runs in {host['host_seconds']:.1f} s -> {out}")
 
@@ -320,8 +375,11 @@ def _timeline_runs(specs: list[RunSpec]) -> list[int]:
     first = next((s for s in specs if s.fanout != "sequential"), None)
     if first is None:
         return []
-    same = [i for i, s in enumerate(specs) if (s.strategy, s.fanout, s.scenario.seed) ==
-            (first.strategy, first.fanout, first.scenario.seed)]
+    same = [
+        i
+        for i, s in enumerate(specs)
+        if (s.strategy, s.fanout, s.scenario.seed) == (first.strategy, first.fanout, first.scenario.seed)
+    ]
     return sorted(same, key=lambda i: specs[i].options.workers)[-2:]
 
 

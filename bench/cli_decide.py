@@ -102,7 +102,9 @@ def recommend_command(
     opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
     rows, world = rec.measure_points(scenario, strategy, fanout.value, counts, opts, seed, jobs or default_jobs())
     result = rec.recommend(
-        rec.points_from_rows(rows), margin=share, max_throttled=cap,
+        rec.points_from_rows(rows),
+        margin=share,
+        max_throttled=cap,
         ceiling=rec.rate_limit_ceiling(world, account_workers),
     )
     document = rec.recommendation_document(result, rec.settings_of(world, strategy, fanout.value, opts))

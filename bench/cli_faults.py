@@ -29,8 +29,21 @@ from strategies import Options, available
 
 __all__ = ["document", "markdown", "table"]
 
-COLUMNS = ("fault", "class", "strategy", "status", "coverage", "missed", "dup", "retries", "429s", "+time s",
-           "bookmark", "hits", "verdict")
+COLUMNS = (
+    "fault",
+    "class",
+    "strategy",
+    "status",
+    "coverage",
+    "missed",
+    "dup",
+    "retries",
+    "429s",
+    "+time s",
+    "bookmark",
+    "hits",
+    "verdict",
+)
 
 
 def _hits(injected: dict[str, int]) -> str:
@@ -39,9 +52,18 @@ def _hits(injected: dict[str, int]) -> str:
 
 def _cells(cell: dict[str, Any]) -> list[str]:
     return [
-        cell["fault"], cell["class"], cell["strategy"], cell["status"], f"{cell['coverage']:.1%}",
-        str(len(cell["missed_beyond_reference"])), str(cell["duplicates"]), str(cell["retries"]),
-        str(cell["rate_limited"]), f"{cell['extra_s']:+.1f}", cell["bookmark"], _hits(cell["injected"]),
+        cell["fault"],
+        cell["class"],
+        cell["strategy"],
+        cell["status"],
+        f"{cell['coverage']:.1%}",
+        str(len(cell["missed_beyond_reference"])),
+        str(cell["duplicates"]),
+        str(cell["retries"]),
+        str(cell["rate_limited"]),
+        f"{cell['extra_s']:+.1f}",
+        cell["bookmark"],
+        _hits(cell["injected"]),
         "ok" if cell["verdict"] == "ok" else "VIOLATION",
     ]
 
@@ -49,9 +71,19 @@ def _cells(cell: dict[str, Any]) -> list[str]:
 def _reference_cells(ref: dict[str, Any]) -> list[str]:
     label = "none" if ref["page_size"] is None else f"none (page size {ref['page_size']})"
     return [
-        label, "reference", ref["strategy"], ref["status"], f"{ref['coverage']:.1%}", f"{len(ref['missed'])} (ref)",
-        str(ref["duplicates"]), str(ref["retries"]), str(ref["rate_limited"]), f"{ref['makespan_s']:.1f}",
-        ref["bookmark"], "0", "",
+        label,
+        "reference",
+        ref["strategy"],
+        ref["status"],
+        f"{ref['coverage']:.1%}",
+        f"{len(ref['missed'])} (ref)",
+        str(ref["duplicates"]),
+        str(ref["retries"]),
+        str(ref["rate_limited"]),
+        f"{ref['makespan_s']:.1f}",
+        ref["bookmark"],
+        "0",
+        "",
     ]
 
 
@@ -63,8 +95,10 @@ def _notes(matrix: Matrix) -> list[str]:
         if ref["missed"]:
             causes = Counter(miss["reason"].split(":")[0] for miss in ref["missed"])
             ids = ", ".join(str(miss["id"]) for miss in ref["missed"][:5]) + (", ..." if len(ref["missed"]) > 5 else "")
-            notes.append(f"{where} / {ref['strategy']}: misses {len(ref['missed'])} conversation(s) without any "
-                         f"fault ({', '.join(f'{c} x{n}' for c, n in sorted(causes.items()))}): {ids}")
+            notes.append(
+                f"{where} / {ref['strategy']}: misses {len(ref['missed'])} conversation(s) without any "
+                f"fault ({', '.join(f'{c} x{n}' for c, n in sorted(causes.items()))}): {ids}"
+            )
     for cell in matrix.cells:
         where = f"{cell['fault']} / {cell['strategy']}"
         if cell["error"]:
@@ -77,8 +111,10 @@ def _notes(matrix: Matrix) -> list[str]:
 def table(matrix: Matrix) -> Table:
     """The matrix as a rich table: references first, then one line per fault x strategy."""
     scenario = matrix.scenario
-    title = (f"fault matrix: {scenario.name}, {matrix.fanout} x{matrix.workers}, max retries {matrix.max_retries} "
-             "(missed: beyond the fault-free run; +time: simulated s over it; reference rows: makespan)")
+    title = (
+        f"fault matrix: {scenario.name}, {matrix.fanout} x{matrix.workers}, max retries {matrix.max_retries} "
+        "(missed: beyond the fault-free run; +time: simulated s over it; reference rows: makespan)"
+    )
     out = Table(title=title)
     for name in COLUMNS:
         out.add_column(name, justify="left" if name in ("fault", "class", "strategy", "bookmark") else "right")
@@ -119,6 +155,7 @@ def _case(case: FaultCase) -> dict[str, Any]:
 
 def markdown(matrix: Matrix) -> str:
     """faults.md: the same table, the fault definitions and the notes."""
+
     def row(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -186,8 +223,9 @@ def faults_command(
     if out is not None:
         prepare_out(out, force=force)
     began = time.perf_counter()
-    matrix = run_matrix(world, names, cases, fanout=fanout.value, workers=workers, max_retries=max_retries,
-                        jobs=jobs or default_jobs())
+    matrix = run_matrix(
+        world, names, cases, fanout=fanout.value, workers=workers, max_retries=max_retries, jobs=jobs or default_jobs()
+    )
     if out is not None:
         atomic_write(out / "faults.json", json_text(document(matrix)))
         atomic_write(out / "faults.md", markdown(matrix))
@@ -198,7 +236,9 @@ def faults_command(
         console.print(table(matrix))
         for note in _notes(matrix):
             console.print(note, markup=False, highlight=False)
-        console.print(f"{len(matrix.cells)} cells, {matrix.violations} violation(s), "
-                      f"{time.perf_counter() - began:.1f} s on this host")
+        console.print(
+            f"{len(matrix.cells)} cells, {matrix.violations} violation(s), "
+            f"{time.perf_counter() - began:.1f} s on this host"
+        )
     if matrix.violations:
         sys.exit(1)

@@ -64,8 +64,17 @@ def serve_command(
     """Serve the simulated API over HTTP in wall time (one log line per request on stderr)."""
     from bench.serve import run_server
 
-    run_server(scenario, seed=seed, host=host, port=port, allow_remote=allow_remote, time_scale=time_scale,
-               epoch=epoch.value, profile=profile, token_env=token_env)  # type: ignore[arg-type]
+    run_server(
+        scenario,
+        seed=seed,
+        host=host,
+        port=port,
+        allow_remote=allow_remote,
+        time_scale=time_scale,
+        epoch=epoch.value,
+        profile=profile,
+        token_env=token_env,
+    )  # type: ignore[arg-type]
 
 
 # -- run over sockets ---------------------------------------------------------------------------
@@ -169,19 +178,39 @@ def _pct(value: float | None) -> str:
 def _fidelity_table(points: list[Any], time_scale: float) -> Table:
     unit = "s" if time_scale == 1 else f"s, time scale {time_scale:g}"
     table = Table(title=f"fidelity: virtual clock vs real sockets (makespan in {unit})")
-    for name in ("strategy", "fan-out", "w", "virtual", "real", "error", "calls v/r", "429 v/r", "coverage v/r",
-                 "conn v/r", "lag", "binds", "verdict"):
+    for name in (
+        "strategy",
+        "fan-out",
+        "w",
+        "virtual",
+        "real",
+        "error",
+        "calls v/r",
+        "429 v/r",
+        "coverage v/r",
+        "conn v/r",
+        "lag",
+        "binds",
+        "verdict",
+    ):
         table.add_column(name, justify="left" if name in ("strategy", "fan-out", "verdict") else "right")
     for p in points:
         v, r = p.virtual, p.real
         problems = p.problems()
         lag = p.drift.get("final_lag_s")
         table.add_row(
-            p.strategy, p.fanout, str(p.workers) + (f" (sync {p.sync})" if p.sync else ""),
-            f"{v['makespan_s']:.3f}", f"{r['makespan_s']:.3f}", _pct(p.error("makespan_s")),
-            f"{v['api_calls']}/{r['api_calls']}", f"{v['rate_limited']}/{r['rate_limited']}",
-            f"{v['coverage']:.3f}/{r['coverage']:.3f}", f"{v['connections']}/{r['connections']}",
-            "" if lag is None else f"{lag * 1000:+.0f} ms", "yes" if p.binds else "no",
+            p.strategy,
+            p.fanout,
+            str(p.workers) + (f" (sync {p.sync})" if p.sync else ""),
+            f"{v['makespan_s']:.3f}",
+            f"{r['makespan_s']:.3f}",
+            _pct(p.error("makespan_s")),
+            f"{v['api_calls']}/{r['api_calls']}",
+            f"{v['rate_limited']}/{r['rate_limited']}",
+            f"{v['coverage']:.3f}/{r['coverage']:.3f}",
+            f"{v['connections']}/{r['connections']}",
+            "" if lag is None else f"{lag * 1000:+.0f} ms",
+            "yes" if p.binds else "no",
             "ok" if not problems else "[red]" + "; ".join(problems) + "[/red]",
         )
     return table
@@ -199,8 +228,11 @@ def _alignment_notes(points: list[Any]) -> list[str]:
             f"{p.strategy} / {p.fanout} x{p.workers}: throttled {p.virtual['rate_limited']} virtual vs "
             f"{p.real['rate_limited']} real; the real run was {a['lag_at_first_throttle_s'] * 1000:+.0f} ms behind "
             f"at the first throttled call"
-            + (f", and {moved} of {a['matched']} first attempts reached the server in another limit window"
-               if moved is not None else "")
+            + (
+                f", and {moved} of {a['matched']} first attempts reached the server in another limit window"
+                if moved is not None
+                else ""
+            )
         )
     return notes
 
@@ -240,7 +272,12 @@ def fidelity_command(
     began = time.perf_counter()
     console = Console(stderr=True)
     points = run_fidelity(
-        scenario, names, modes, counts, seed=seed, time_scale=time_scale,
+        scenario,
+        names,
+        modes,
+        counts,
+        seed=seed,
+        time_scale=time_scale,
         on_point=lambda p: console.print(
             f"{p.strategy} / {p.fanout} x{p.workers}: virtual {p.virtual['makespan_s']:.3f} s, "
             f"real {p.real['makespan_s']:.3f} s ({_pct(p.error('makespan_s'))})"

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.cli import FanoutOpt, ForceOpt, ScenarioOpt, app, Fanout
+from bench.cli import Fanout, FanoutOpt, ForceOpt, ScenarioOpt, app
 from bench.output import HarnessError, prepare_out
 from bench.scale import growth, study, write_study
 from bench.scenario import load_scenario
@@ -46,8 +46,14 @@ def scale_command(
     for column in ("strategy", "conversations", "host (s)", "peak MiB", "makespan (s)", "calls"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for p in sorted(points, key=lambda p: (p.strategy, p.size)):
-        table.add_row(p.strategy, f"{p.size:,}", f"{p.host_seconds:.2f}", f"{p.peak_mib:.0f}",
-                      f"{p.makespan_s:.1f}", f"{p.api_calls:,}")
+        table.add_row(
+            p.strategy,
+            f"{p.size:,}",
+            f"{p.host_seconds:.2f}",
+            f"{p.peak_mib:.0f}",
+            f"{p.makespan_s:.1f}",
+            f"{p.api_calls:,}",
+        )
     console = Console()
     console.print(table)
     for name in names:

@@ -276,7 +276,7 @@ def missed_conversations(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 def _seed_sync_suffix(row: Row, rows: Sequence[Row]) -> str:
-    """", seed 2, sync 1" when the rows span several seeds or syncs, so labels stay unambiguous."""
+    """ ", seed 2, sync 1" when the rows span several seeds or syncs, so labels stay unambiguous."""
     scenario_rows = [r for r in rows if r["scenario"] == row["scenario"]]
     parts = []
     if len({r.get("seed") for r in scenario_rows}) > 1:

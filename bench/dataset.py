@@ -179,7 +179,9 @@ def build_world(scenario: Scenario) -> World:
             convs = by_account[account]
             for _ in range(nxt.new_conversations):
                 created = rng.randrange(lo_ms, hi_ms)
-                conv = build.conversation(account, created, booked=rng.random() >= ds.orphans / max(1, ds.conversations))
+                conv = build.conversation(
+                    account, created, booked=rng.random() >= ds.orphans / max(1, ds.conversations)
+                )
                 build.message(conv, created)
                 convs.append(conv)
             for conv in rng.sample(convs, min(nxt.new_messages, len(convs))):

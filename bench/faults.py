@@ -50,32 +50,85 @@ def cases_for(scenario: Scenario) -> list[FaultCase]:
     small, asked = max(1, size * 3 // 10), max(1, size // 2)
     hang = Timeouts(rate=0.1, burst=1, hang_s=60)
     return [
-        FaultCase("429-storm", "transient", "every request throttled for 3 s from t=1 s (Retry-After: 1)",
-                  Faults(storm=Storm(start_s=1, duration_s=3, retry_after_s=1))),
-        FaultCase("5xx-burst", "transient", "20% of requests answer 500/502/503 twice, then succeed",
-                  Faults(server_errors=ServerErrors(rate=0.2, burst=2))),
-        FaultCase("timeouts", "transient", "10% of requests hang 60 s once (past the client's read timeout)",
-                  Faults(timeouts=hang)),
-        FaultCase("resets", "transient", "10% of requests have the connection reset twice",
-                  Faults(resets=Hit(rate=0.1, burst=2))),
-        FaultCase("truncated-body", "transient", "10% of responses cut mid-body once (protocol error)",
-                  Faults(truncated=BodyFault(rate=0.1, burst=1))),
-        FaultCase("short-pages", "transient", "half the listing pages come back half full, more follow",
-                  Faults(short_pages=ShortPages(rate=0.5, keep=0.5))),
-        FaultCase("duplicates", "transient", "every listing repeats 3 records across its pages",
-                  Faults(duplicates=Duplicates(rate=1.0, overlap=3))),
-        FaultCase("page-size-smaller", "transient", f"server ignores the page size: asked {size}, serves {small}",
-                  Faults(page_size=small)),
-        FaultCase("page-size-larger", "transient", f"server ignores the page size: asked {asked}, serves {size}",
-                  Faults(page_size=size), page_size=asked),
-        FaultCase("429-storm-long", "permanent", "every request throttled for an hour from t=1 s (Retry-After: 1)",
-                  Faults(storm=Storm(start_s=1, duration_s=3600, retry_after_s=1))),
-        FaultCase("5xx-outage", "permanent", "every data endpoint answers 500/502/503 (the accounts call works)",
-                  Faults(server_errors=ServerErrors(rate=1.0, burst=None, endpoints=DATA_ENDPOINTS))),
-        FaultCase("hangs", "permanent", "5% of requests always hang past the client timeout",
-                  Faults(timeouts=Timeouts(rate=0.05, burst=None, hang_s=60))),
-        FaultCase("malformed-json", "permanent", "10% of responses are cut JSON (a complete, invalid body), always",
-                  Faults(malformed=BodyFault(rate=0.1, burst=None))),
+        FaultCase(
+            "429-storm",
+            "transient",
+            "every request throttled for 3 s from t=1 s (Retry-After: 1)",
+            Faults(storm=Storm(start_s=1, duration_s=3, retry_after_s=1)),
+        ),
+        FaultCase(
+            "5xx-burst",
+            "transient",
+            "20% of requests answer 500/502/503 twice, then succeed",
+            Faults(server_errors=ServerErrors(rate=0.2, burst=2)),
+        ),
+        FaultCase(
+            "timeouts",
+            "transient",
+            "10% of requests hang 60 s once (past the client's read timeout)",
+            Faults(timeouts=hang),
+        ),
+        FaultCase(
+            "resets",
+            "transient",
+            "10% of requests have the connection reset twice",
+            Faults(resets=Hit(rate=0.1, burst=2)),
+        ),
+        FaultCase(
+            "truncated-body",
+            "transient",
+            "10% of responses cut mid-body once (protocol error)",
+            Faults(truncated=BodyFault(rate=0.1, burst=1)),
+        ),
+        FaultCase(
+            "short-pages",
+            "transient",
+            "half the listing pages come back half full, more follow",
+            Faults(short_pages=ShortPages(rate=0.5, keep=0.5)),
+        ),
+        FaultCase(
+            "duplicates",
+            "transient",
+            "every listing repeats 3 records across its pages",
+            Faults(duplicates=Duplicates(rate=1.0, overlap=3)),
+        ),
+        FaultCase(
+            "page-size-smaller",
+            "transient",
+            f"server ignores the page size: asked {size}, serves {small}",
+            Faults(page_size=small),
+        ),
+        FaultCase(
+            "page-size-larger",
+            "transient",
+            f"server ignores the page size: asked {asked}, serves {size}",
+            Faults(page_size=size),
+            page_size=asked,
+        ),
+        FaultCase(
+            "429-storm-long",
+            "permanent",
+            "every request throttled for an hour from t=1 s (Retry-After: 1)",
+            Faults(storm=Storm(start_s=1, duration_s=3600, retry_after_s=1)),
+        ),
+        FaultCase(
+            "5xx-outage",
+            "permanent",
+            "every data endpoint answers 500/502/503 (the accounts call works)",
+            Faults(server_errors=ServerErrors(rate=1.0, burst=None, endpoints=DATA_ENDPOINTS)),
+        ),
+        FaultCase(
+            "hangs",
+            "permanent",
+            "5% of requests always hang past the client timeout",
+            Faults(timeouts=Timeouts(rate=0.05, burst=None, hang_s=60)),
+        ),
+        FaultCase(
+            "malformed-json",
+            "permanent",
+            "10% of responses are cut JSON (a complete, invalid body), always",
+            Faults(malformed=BodyFault(rate=0.1, burst=None)),
+        ),
     ]
 
 
@@ -170,7 +223,9 @@ def judge(case: FaultCase, strategy: str, raw: dict[str, Any], reference: dict[s
     # conversation that moved) is its own limitation, made likelier by a slower run: noted, not blamed.
     own = {m["reason"].split(":")[0] for r in ref_rows for m in r["missed"]}
     amplified = sorted(
-        (sync, m["id"]) for r in rows for m in r["missed"]
+        (sync, m["id"])
+        for r in rows
+        for m in r["missed"]
         if (sync := r["sync"], m["id"]) in set(lost) and m["reason"].split(":")[0] in own
     )
     blamed = sorted(set(lost) - set(amplified))
@@ -178,16 +233,18 @@ def judge(case: FaultCase, strategy: str, raw: dict[str, Any], reference: dict[s
         if failed:
             violations.append(f"did not survive: {short_reason(error)}")
         if blamed:
-            violations.append(f"missed {len(blamed)} conversation(s) the fault-free run stored "
-                              f"({_causes(rows, set(blamed))})")
+            violations.append(
+                f"missed {len(blamed)} conversation(s) the fault-free run stored ({_causes(rows, set(blamed))})"
+            )
         if new_duplicates:
             violations.append(f"wrote {new_duplicates} record(s) twice")
     else:
         if failed and not all(r["error"] for r in failed):
             violations.append("failed without a reason")
         if lost and not failed:
-            violations.append(f"silent loss: ended ok without {len(lost)} conversation(s) the fault-free run "
-                              f"stored ({causes})")
+            violations.append(
+                f"silent loss: ended ok without {len(lost)} conversation(s) the fault-free run stored ({causes})"
+            )
     return {
         "fault": case.name,
         "class": case.kind,
@@ -236,8 +293,9 @@ def reference_summary(strategy: str, raw: dict[str, Any], page_size: int | None)
         "page_size": page_size,
         "status": "failed" if any(r["status"] != "ok" for r in rows) else "ok",
         "error": next((r["error"] for r in rows if r["error"]), None),
-        "coverage": rows[0]["coverage"] if len(rows) == 1 else r6(
-            sum(r["conversations_found"] for r in rows) / max(1, sum(r["conversations_expected"] for r in rows))),
+        "coverage": rows[0]["coverage"]
+        if len(rows) == 1
+        else r6(sum(r["conversations_found"] for r in rows) / max(1, sum(r["conversations_expected"] for r in rows))),
         "missed": [{"sync": r["sync"], **m} for r in rows for m in r["missed"]],
         "duplicates": sum(r["duplicates"] for r in rows),
         "retries": sum(r["retries"] for r in rows),
@@ -316,6 +374,6 @@ def run_matrix(
     by_ref = {key: raw for key, raw in zip(refs, raws, strict=False)}
     matrix = Matrix(scenario, fanout, workers, max_retries, cases)
     matrix.references = [reference_summary(s, by_ref[(s, size)], size) for s, size in refs]
-    for (case, strategy), raw in zip(grid, raws[len(refs):], strict=True):
+    for (case, strategy), raw in zip(grid, raws[len(refs) :], strict=True):
         matrix.cells.append(judge(case, strategy, raw, by_ref[(strategy, case.page_size)]))
     return matrix

@@ -50,8 +50,9 @@ def _first_attempts(trace: Sequence[TraceEntry]) -> dict[tuple[str, int], TraceE
     return keyed
 
 
-def alignment(virtual: Sequence[TraceEntry], real: Sequence[TraceEntry], window_s: float | None,
-              connect_s: float) -> dict[str, Any]:
+def alignment(
+    virtual: Sequence[TraceEntry], real: Sequence[TraceEntry], window_s: float | None, connect_s: float
+) -> dict[str, Any]:
     """How far the real run drifted behind the virtual one, and how many first attempts reached
     the server in another rate-limit window because of it: what explains a throttling difference.
 
@@ -73,6 +74,7 @@ def alignment(virtual: Sequence[TraceEntry], real: Sequence[TraceEntry], window_
         "lag_at_first_throttle_s": round(before[-1], 6) if before else None,
     }
     if window_s:
+
         def window(e: TraceEntry) -> int:
             return math.floor((e.start + (connect_s if e.new_connection else 0.0)) / window_s)
 
@@ -122,11 +124,16 @@ class Point:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "strategy": self.strategy, "fanout": self.fanout, "workers": self.workers, "sync": self.sync,
+            "strategy": self.strategy,
+            "fanout": self.fanout,
+            "workers": self.workers,
+            "sync": self.sync,
             "virtual": {k: self.virtual.get(k) for k in COMPARED},
             "real": {k: self.real.get(k) for k in COMPARED},
             "relative_error": {k: self.error(k) for k in COMPARED},
-            "rate_limit_binds": self.binds, "target": self.target, "problems": self.problems(),
+            "rate_limit_binds": self.binds,
+            "target": self.target,
+            "problems": self.problems(),
             "alignment": self.drift,
         }
 
@@ -153,8 +160,12 @@ def run_fidelity(
                     real = run_real(spec, server.base_url, world=generate(scaled))
                 window = scaled.rate_limits[0].window_s if scaled.rate_limits[0].algorithm != "none" else None
                 for v_row, r_row in zip(virtual.rows, real.rows, strict=True):
-                    drift = alignment(_sync(virtual.trace, virtual.rows, v_row["sync"]),
-                                      _sync(real.trace, real.rows, r_row["sync"]), window, scaled.latency.connect_s)
+                    drift = alignment(
+                        _sync(virtual.trace, virtual.rows, v_row["sync"]),
+                        _sync(real.trace, real.rows, r_row["sync"]),
+                        window,
+                        scaled.latency.connect_s,
+                    )
                     point = Point(strategy, fanout, count, v_row["sync"], v_row, r_row, drift)
                     points.append(point)
                     if on_point is not None:
@@ -166,12 +177,15 @@ def _sync(trace: list[TraceEntry], rows: list[dict[str, Any]], index: int) -> li
     """The trace entries of one sync (runs append every sync's entries in order)."""
     counts = [row["api_calls"] for row in rows]
     begin = sum(counts[:index])
-    return trace[begin:begin + counts[index]]
+    return trace[begin : begin + counts[index]]
 
 
 def fidelity_document(points: Sequence[Point], *, scenario: str, seed: int, time_scale: float) -> dict[str, Any]:
     return {
-        "syncbench": bench.__version__, "scenario": scenario, "seed": seed, "time_scale": time_scale,
+        "syncbench": bench.__version__,
+        "scenario": scenario,
+        "seed": seed,
+        "time_scale": time_scale,
         "targets": {"rate_limit_free": FREE_TARGET, "rate_limit_binds": BOUND_TARGET},
         "points": [p.as_dict() for p in points],
     }
@@ -189,8 +203,9 @@ def plot(points: Sequence[Point], path: Path, title: str) -> Path:
     series = sorted({(p.strategy, p.fanout) for p in points})
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
     for i, (strategy, fanout) in enumerate(series):
-        mine = sorted((p for p in points if (p.strategy, p.fanout) == (strategy, fanout) and p.sync == 0),
-                      key=lambda p: p.workers)
+        mine = sorted(
+            (p for p in points if (p.strategy, p.fanout) == (strategy, fanout) and p.sync == 0), key=lambda p: p.workers
+        )
         xs = [p.workers for p in mine]
         color = colors[i % len(colors)]
         for side, style in (("virtual", "-"), ("real", "--")):

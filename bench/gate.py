@@ -138,8 +138,15 @@ class Baseline:
         seen: dict[str, GateRun] = {}
         for entry in self.entries:
             k = entry["key"]
-            run_ = GateRun(k["scenario"], k["strategy"], k["fanout"], k["workers"], k["account_workers"], k.get("seed"),
-                           dict(k.get("options") or {}))
+            run_ = GateRun(
+                k["scenario"],
+                k["strategy"],
+                k["fanout"],
+                k["workers"],
+                k["account_workers"],
+                k.get("seed"),
+                dict(k.get("options") or {}),
+            )
             seen.setdefault(canonical({f: k[f] for f in KEY_FIELDS if f != "sync"}), run_)
         return list(seen.values())
 
@@ -348,8 +355,17 @@ def compare(
         verdicts.append(Verdict(entry_label(key), key, entry, row, ratio, result, tuple(problems)))
     for row in rows.values():
         key = {f: row[f] for f in KEY_FIELDS}
-        verdicts.append(Verdict(entry_label(key), key, None, row, None, "new",
-                                ("not in the baseline; re-record it with `syncbench gate --update`",)))
+        verdicts.append(
+            Verdict(
+                entry_label(key),
+                key,
+                None,
+                row,
+                None,
+                "new",
+                ("not in the baseline; re-record it with `syncbench gate --update`",),
+            )
+        )
     return sorted(verdicts, key=lambda v: (-(v.ratio if v.ratio is not None else math.inf), v.label))
 
 

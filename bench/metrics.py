@@ -91,7 +91,10 @@ def diagnose(
         and conv.reservation_id in world.unsorted_reservations
         and cid not in via_reservation
     ):
-        return "unsorted-listing: the server listed it (or its reservation) among older records, so early stop never reached it"
+        return (
+            "unsorted-listing: the server listed it (or its reservation) among older records, "
+            "so early stop never reached it"
+        )
     if "reservations" in endpoints and conv.reservation_id is not None and new and not any(m.bumps for m in new):
         return "reservation-not-updated: its new messages did not bump the reservation's updatedOn"
     if cid in store_ids and cid in fetched:
@@ -163,7 +166,10 @@ def measure(
         "conversations_found": len(found),
         "conversations_missed": len(missing),
         "missed": [
-            {"id": cid, "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t, lookback_s)}
+            {
+                "id": cid,
+                "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t, lookback_s),
+            }
             for cid in missing
         ],
         "overfetched": len(fetched & truth.quiet),

@@ -16,7 +16,12 @@ from typing import Any
 __all__ = ["HarnessError", "atomic_write", "csv_text", "host_figures", "json_text", "prepare_out", "trace_csv"]
 
 KEY_COLUMNS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync")
-MAP_PREFIXES = {"calls_by_endpoint": "calls", "phase_seconds": "phase", "pages_by_endpoint": "pages", "options": "option"}
+MAP_PREFIXES = {
+    "calls_by_endpoint": "calls",
+    "phase_seconds": "phase",
+    "pages_by_endpoint": "pages",
+    "options": "option",
+}
 
 
 class HarnessError(Exception):
@@ -100,8 +105,21 @@ def prepare_out(out: Path, *, force: bool = False, resume: bool = False) -> None
 def trace_csv(trace: list[Any]) -> str:
     """The per-request trace as CSV: one line per request, in the order requests finished."""
     out = io.StringIO()
-    fields = ("start", "end", "method", "endpoint", "path", "status", "bytes", "worker", "attempt", "phase",
-              "account", "new_connection", "throttled")
+    fields = (
+        "start",
+        "end",
+        "method",
+        "endpoint",
+        "path",
+        "status",
+        "bytes",
+        "worker",
+        "attempt",
+        "phase",
+        "account",
+        "new_connection",
+        "throttled",
+    )
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(fields)
     for e in trace:

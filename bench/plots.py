@@ -42,7 +42,16 @@ Row = dict[str, Any]
 PANEL_SIZE = (8.0, 5.0)  # inches per scenario panel
 DPI = 100
 PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#d62728",
 ]
 FANOUT_STYLE = {
     "sequential": {"linestyle": "none", "marker": "s", "markersize": 8},
@@ -116,9 +125,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _lines(
-    rows: Sequence[Row], value: Callable[[Row], float | None]
-) -> list[tuple[str, Row, list[int], list[float]]]:
+def _lines(rows: Sequence[Row], value: Callable[[Row], float | None]) -> list[tuple[str, Row, list[int], list[float]]]:
     """(label, first row, workers, mean value) per line; failed runs and missing values are left out."""
     lines = []
     for group in group_rows(rows).values():
@@ -154,8 +161,13 @@ def _maybe_log(ax: Axes, values: list[float]) -> bool:
 
 
 def _line_plot(
-    rows: Sequence[Row], path: Path, title: str, ylabel: str, value: Callable[[Row, Sequence[Row]], float | None],
-    ideal: bool = False, log_ok: bool = True,
+    rows: Sequence[Row],
+    path: Path,
+    title: str,
+    ylabel: str,
+    value: Callable[[Row, Sequence[Row]], float | None],
+    ideal: bool = False,
+    log_ok: bool = True,
 ) -> Path:
     """One panel per scenario, one line per strategy + fan-out, values against workers."""
     colors = _colors(rows)
@@ -166,8 +178,13 @@ def _line_plot(
             if not lines:
                 _empty(ax, "finished runs")
             for label, first, xs, ys in lines:
-                ax.plot(xs, ys, label=label, color=colors[first["strategy"]],
-                        **FANOUT_STYLE.get(first["fanout"], {"marker": "x"}))
+                ax.plot(
+                    xs,
+                    ys,
+                    label=label,
+                    color=colors[first["strategy"]],
+                    **FANOUT_STYLE.get(first["fanout"], {"marker": "x"}),
+                )
             if ideal and lines:
                 top = max(r["workers"] for r in srows)
                 ax.plot([1, top], [1, top], color="black", linestyle=":", linewidth=1, label="ideal (linear)")
@@ -194,16 +211,25 @@ def time_vs_workers(rows: Sequence[Row], path: Path) -> Path:
 def speedup_vs_workers(rows: Sequence[Row], path: Path) -> Path:
     """Speedup over the sequential run against workers, with the ideal linear line to measure it by."""
     return _line_plot(
-        rows, path, "Speedup over sequential vs workers", "speedup over sequential (x)",
-        lambda r, s: speedup(r, s), ideal=True, log_ok=False,
+        rows,
+        path,
+        "Speedup over sequential vs workers",
+        "speedup over sequential (x)",
+        lambda r, s: speedup(r, s),
+        ideal=True,
+        log_ok=False,
     )
 
 
 def throttled_vs_workers(rows: Sequence[Row], path: Path) -> Path:
     """Throttled calls against workers: the worker count at which the rate limit starts to bind."""
     return _line_plot(
-        rows, path, "Throttled calls vs workers", "throttled calls (429 or equivalent, count)",
-        lambda r, _s: float(r["rate_limited"]), log_ok=False,
+        rows,
+        path,
+        "Throttled calls vs workers",
+        "throttled calls (429 or equivalent, count)",
+        lambda r, _s: float(r["rate_limited"]),
+        log_ok=False,
     )
 
 
@@ -253,8 +279,15 @@ def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
             top = _stacked(ax, ordered, "calls_by_endpoint", colors)
             for i, row in enumerate(ordered):
                 note = f"{row['api_calls']}" + (f"\n{row['rate_limited']} throttled" if row["rate_limited"] else "")
-                ax.text(i, row["api_calls"] + top * 0.01, note, ha="center", va="bottom", fontsize="x-small",
-                        color=THROTTLED if row["rate_limited"] else "black")
+                ax.text(
+                    i,
+                    row["api_calls"] + top * 0.01,
+                    note,
+                    ha="center",
+                    va="bottom",
+                    fontsize="x-small",
+                    color=THROTTLED if row["rate_limited"] else "black",
+                )
             ax.set_ylim(0, top * 1.15 or 1)
             _bar_axis(ax, ordered)
             ax.set_ylabel("API calls (count)")
@@ -274,8 +307,16 @@ def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
             if not ordered:
                 _empty(ax, "runs")
             _stacked(ax, ordered, "phase_seconds", colors)
-            ax.scatter(range(len(ordered)), [r["makespan_s"] for r in ordered], marker="_", s=400,
-                       color="black", linewidths=2, zorder=3, label="makespan (wall time of the sync)")
+            ax.scatter(
+                range(len(ordered)),
+                [r["makespan_s"] for r in ordered],
+                marker="_",
+                s=400,
+                color="black",
+                linewidths=2,
+                zorder=3,
+                label="makespan (wall time of the sync)",
+            )
             _bar_axis(ax, ordered)
             ax.set_ylabel("time in phase (simulated seconds)")
             ax.set_title(f"Time by phase (phases may overlap, so a stack can exceed the makespan)\n{scenario}")
@@ -360,12 +401,23 @@ def _draw_lanes(ax: Axes, trace: Sequence[Any], lanes: list[str], colors: dict[s
             ]
             for lane in sorted({s[2] for s in spans}):
                 bars = [(s[0], s[1]) for s in spans if s[2] == lane]
-                ax.broken_barh(bars, (lane - 0.4, 0.8), facecolors=THROTTLED if throttled else color,
-                               hatch="xxx" if throttled else None, edgecolor="black" if throttled else "none",
-                               linewidth=0.3)
+                ax.broken_barh(
+                    bars,
+                    (lane - 0.4, 0.8),
+                    facecolors=THROTTLED if throttled else color,
+                    hatch="xxx" if throttled else None,
+                    edgecolor="black" if throttled else "none",
+                    linewidth=0.3,
+                )
     retries = [e for e in trace if _field(e, "attempt") > 1]
-    ax.scatter([_field(e, "start") for e in retries], [index[_field(e, "worker")] - 0.55 for e in retries],
-               marker="v", color="black", s=18, zorder=3)
+    ax.scatter(
+        [_field(e, "start") for e in retries],
+        [index[_field(e, "worker")] - 0.55 for e in retries],
+        marker="v",
+        color="black",
+        s=18,
+        zorder=3,
+    )
     ax.set_yticks(range(len(lanes)), lanes, fontsize="x-small" if len(lanes) > 12 else "small")
     ax.set_ylim(len(lanes) - 0.4, -0.8)
     ax.set_ylabel("worker")
@@ -376,8 +428,11 @@ def scaling(points: Sequence[Any], path: Path) -> Path:
     """Host time, peak memory and simulated makespan against conversations, one line per strategy (log-log)."""
     strategies = sorted({p.strategy for p in points})
     with _figure(3, (5.2, 4.6)) as (fig, axes):
-        panels = (("host_seconds", "host time (s)"), ("peak_mib", "peak memory (MiB)"),
-                  ("makespan_s", "simulated makespan (s)"))
+        panels = (
+            ("host_seconds", "host time (s)"),
+            ("peak_mib", "peak memory (MiB)"),
+            ("makespan_s", "simulated makespan (s)"),
+        )
         for ax, (field, label) in zip(axes, panels, strict=True):
             for strategy in strategies:
                 mine = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.size)

@@ -41,8 +41,16 @@ LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None, keep
 TIMEOUT = httpx.Timeout(5.0)
 #: modules the first request or fan-out would import lazily (~10-50 ms, once per process): a
 #: long-running service paid that long ago, and the simulated run never pays it
-_LAZY_IMPORTS = ("concurrent.futures.thread", "encodings.idna", "anyio", "anyio._backends._asyncio",
-                 "anyio._core._sockets", "anyio.streams.tls", "anyio.streams.stapled", "httpcore._backends.anyio")
+_LAZY_IMPORTS = (
+    "concurrent.futures.thread",
+    "encodings.idna",
+    "anyio",
+    "anyio._backends._asyncio",
+    "anyio._core._sockets",
+    "anyio.streams.tls",
+    "anyio.streams.stapled",
+    "httpcore._backends.anyio",
+)
 
 
 def check_base_url(base_url: str, timeout: float = 3.0) -> None:
@@ -98,14 +106,24 @@ class _Tracer:
             route = self.profile.route(request.url.path)
             endpoint, values = route if route is not None else ("unknown", {})
             info = request.extensions.get("syncbench", {})
-            trace.append(TraceEntry(
-                start=start, end=end, method=request.method, endpoint=endpoint, path=request.url.path,
-                status=response.status_code if response else 0, bytes=len(response.content) if response else 0,
-                worker=info.get("worker", "main"), attempt=info.get("attempt", 1), phase=info.get("phase", ""),
-                account=values.get("account"), new_connection=new,
-                throttled=is_throttled(response) if response else False,
-                conversations=self._shown(request, endpoint, values, response) if response else (),
-            ))
+            trace.append(
+                TraceEntry(
+                    start=start,
+                    end=end,
+                    method=request.method,
+                    endpoint=endpoint,
+                    path=request.url.path,
+                    status=response.status_code if response else 0,
+                    bytes=len(response.content) if response else 0,
+                    worker=info.get("worker", "main"),
+                    attempt=info.get("attempt", 1),
+                    phase=info.get("phase", ""),
+                    account=values.get("account"),
+                    new_connection=new,
+                    throttled=is_throttled(response) if response else False,
+                    conversations=self._shown(request, endpoint, values, response) if response else (),
+                )
+            )
         return trace
 
     def _shown(
@@ -240,14 +258,28 @@ def _unknown_truth(
     makespan = end - start
     lower = outcome.stats.critical_path_s if outcome.error is None else 0.0
     return {
-        "status": "failed" if outcome.error else "ok", "error": outcome.error, "makespan_s": r6(makespan),
+        "status": "failed" if outcome.error else "ok",
+        "error": outcome.error,
+        "makespan_s": r6(makespan),
         "phase_seconds": {k: r6(union_seconds(v)) for k, v in sorted(phases.items())},
-        "api_calls": len(trace), "calls_by_endpoint": dict(sorted(calls.items())),
-        "pages_by_endpoint": dict(sorted(pages.items())), "rate_limited": sum(e.throttled for e in trace),
-        "retries": outcome.stats.retries, "peak_concurrency": tracer.peak_in_flight, "connections": tracer.connections,
-        "conversations_expected": None, "conversations_found": None, "conversations_missed": None, "missed": [],
-        "overfetched": None, "ahead": None, "duplicates": None, "messages_expected": None, "messages_stored": None,
-        "coverage": None, "lower_bound_s": r6(lower),
+        "api_calls": len(trace),
+        "calls_by_endpoint": dict(sorted(calls.items())),
+        "pages_by_endpoint": dict(sorted(pages.items())),
+        "rate_limited": sum(e.throttled for e in trace),
+        "retries": outcome.stats.retries,
+        "peak_concurrency": tracer.peak_in_flight,
+        "connections": tracer.connections,
+        "conversations_expected": None,
+        "conversations_found": None,
+        "conversations_missed": None,
+        "missed": [],
+        "overfetched": None,
+        "ahead": None,
+        "duplicates": None,
+        "messages_expected": None,
+        "messages_stored": None,
+        "coverage": None,
+        "lower_bound_s": r6(lower),
         "efficiency": r6(lower / makespan) if makespan > 0 and lower else 0.0,
         "note": "coverage unknown: no ground truth without --scenario (the server's world)",
     }
@@ -260,8 +292,9 @@ def _client(fanout: str, base_url: str, auth: httpx.Auth | None, tracer: _Tracer
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     if fanout == "async":
-        return httpx.AsyncClient(transport=_AsyncTracingTransport(tracer), base_url=base_url, auth=auth,
-                                 timeout=TIMEOUT)
+        return httpx.AsyncClient(
+            transport=_AsyncTracingTransport(tracer), base_url=base_url, auth=auth, timeout=TIMEOUT
+        )
     return httpx.Client(transport=_TracingTransport(tracer), base_url=base_url, auth=auth, timeout=TIMEOUT)
 
 
@@ -322,12 +355,22 @@ def run_real(
         if world is None:
             row = key | _unknown_truth(entries, outcome, tracer, start_t, end_t)
         else:
-            truth = truth_for(world, since_t=None if strategy.full else since_t,
-                              start_t=start_t, end_t=end_t, carried=carried)
+            truth = truth_for(
+                world, since_t=None if strategy.full else since_t, start_t=start_t, end_t=end_t, carried=carried
+            )
             row = key | measure(
-                world=world, truth=truth, trace=entries, store=store, stats=outcome.stats, start_t=start_t,
-                end_t=end_t, peak_concurrency=tracer.peak_in_flight, connections=tracer.connections, since_t=since_t,
-                status="failed" if outcome.error else "ok", error=outcome.error,
+                world=world,
+                truth=truth,
+                trace=entries,
+                store=store,
+                stats=outcome.stats,
+                start_t=start_t,
+                end_t=end_t,
+                peak_concurrency=tracer.peak_in_flight,
+                connections=tracer.connections,
+                since_t=since_t,
+                status="failed" if outcome.error else "ok",
+                error=outcome.error,
             )
             stored = store.message_ids()
             carried = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)

@@ -216,8 +216,19 @@ def recommend(
     except ValueError as error:
         usl_error = str(error)
     if not ok:
-        return Recommendation(None, None, _no_choice(points, verdicts, margin, max_throttled), points, verdicts,
-                              frozenset(), usl, usl_error, ceiling, margin, max_throttled)
+        return Recommendation(
+            None,
+            None,
+            _no_choice(points, verdicts, margin, max_throttled),
+            points,
+            verdicts,
+            frozenset(),
+            usl,
+            usl_error,
+            ceiling,
+            margin,
+            max_throttled,
+        )
     best = min(ok, key=lambda p: (p.makespan_s, p.workers))
     chosen = next(p for p in ok if p.makespan_s <= best.makespan_s * (1 + margin))
     for p in ok:
@@ -228,8 +239,19 @@ def recommend(
     if best is not chosen:
         verdicts[best.workers] = "best"
     reason = _reason(chosen, best, points, ceiling, max_throttled)
-    return Recommendation(chosen.workers, best.workers, reason, points, verdicts,
-                          frozenset(p.workers for p in ok), usl, usl_error, ceiling, margin, max_throttled)
+    return Recommendation(
+        chosen.workers,
+        best.workers,
+        reason,
+        points,
+        verdicts,
+        frozenset(p.workers for p in ok),
+        usl,
+        usl_error,
+        ceiling,
+        margin,
+        max_throttled,
+    )
 
 
 def usl_summary(rec: Recommendation) -> dict[str, Any]:
@@ -359,32 +381,66 @@ def plot_recommendation(document: dict[str, Any], path: Path) -> Path:
             curve = usl_throughput(grid, usl["lambda"], usl["sigma"], usl["kappa"])
             fitted = f"USL fit (sigma {usl['sigma']:.3g}, kappa {usl['kappa']:.3g})"
             left.plot(grid, curve, color="#1f77b4", label=fitted)
-        left.plot([p["workers"] for p in ok], [p["throughput"] for p in ok], "o", color="#1f77b4",
-                  label="measured (qualifies)")
+        left.plot(
+            [p["workers"] for p in ok],
+            [p["throughput"] for p in ok],
+            "o",
+            color="#1f77b4",
+            label="measured (qualifies)",
+        )
         if bad:
-            left.plot([p["workers"] for p in bad], [p["throughput"] for p in bad], "x", color="#d62728",
-                      markersize=8, label="measured (throttled over cap, missed or failed)")
+            left.plot(
+                [p["workers"] for p in bad],
+                [p["throughput"] for p in bad],
+                "x",
+                color="#d62728",
+                markersize=8,
+                label="measured (throttled over cap, missed or failed)",
+            )
         if usl.get("rate_limit_ceiling"):
             rl = usl["rate_limit"]
-            left.axhline(usl["rate_limit_ceiling"], color="#d62728", linestyle="--", linewidth=1,
-                         label=f"rate-limit ceiling ({rl['scope']}: {rl['limit']} per {rl['window_s']:g} s)")
+            left.axhline(
+                usl["rate_limit_ceiling"],
+                color="#d62728",
+                linestyle="--",
+                linewidth=1,
+                label=f"rate-limit ceiling ({rl['scope']}: {rl['limit']} per {rl['window_s']:g} s)",
+            )
         for ax, field in ((left, "throughput"), (right, "makespan_s")):
             if chosen is not None:
                 mark = next(p for p in points if p["workers"] == chosen)
                 ax.axvline(chosen, color="#2ca02c", linestyle=":", linewidth=1.5)
-                ax.plot([chosen], [mark[field]], "*", color="#2ca02c", markersize=16, zorder=3,
-                        label=f"recommended default: {chosen} workers")
+                ax.plot(
+                    [chosen],
+                    [mark[field]],
+                    "*",
+                    color="#2ca02c",
+                    markersize=16,
+                    zorder=3,
+                    label=f"recommended default: {chosen} workers",
+                )
             ax.set_xlabel("workers (fan-out width)")
             ax.grid(True, alpha=0.3)
         right.plot(xs, [p["makespan_s"] for p in points], "o-", color="black", label="sync time")
         if bad:
-            right.plot([p["workers"] for p in bad], [p["makespan_s"] for p in bad], "x", color="#d62728",
-                       markersize=10, label="does not qualify (throttled over cap, missed or failed)")
+            right.plot(
+                [p["workers"] for p in bad],
+                [p["makespan_s"] for p in bad],
+                "x",
+                color="#d62728",
+                markersize=10,
+                label="does not qualify (throttled over cap, missed or failed)",
+            )
         best = document.get("best_workers")
         if best is not None:
             best_time = next(p["makespan_s"] for p in points if p["workers"] == best)
-            right.axhspan(best_time, best_time * (1 + settings["margin"]), color="#2ca02c", alpha=0.15,
-                          label=f"within {settings['margin']:.0%} of the best qualifying time ({best} workers)")
+            right.axhspan(
+                best_time,
+                best_time * (1 + settings["margin"]),
+                color="#2ca02c",
+                alpha=0.15,
+                label=f"within {settings['margin']:.0%} of the best qualifying time ({best} workers)",
+            )
         left.set_ylabel("successful API calls per simulated second")
         right.set_ylabel("sync time (simulated seconds)")
         name = f"{settings['strategy']} / {settings['fanout']} on {settings['scenario']}"

@@ -25,8 +25,18 @@ Row = dict[str, Any]
 KEY_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync", "options")
 #: the measured fields a report reads; a row without them cannot be reported
 REPORT_FIELDS = (
-    "status", "makespan_s", "phase_seconds", "api_calls", "calls_by_endpoint", "rate_limited",
-    "conversations_expected", "conversations_found", "missed", "overfetched", "coverage", "lower_bound_s",
+    "status",
+    "makespan_s",
+    "phase_seconds",
+    "api_calls",
+    "calls_by_endpoint",
+    "rate_limited",
+    "conversations_expected",
+    "conversations_found",
+    "missed",
+    "overfetched",
+    "coverage",
+    "lower_bound_s",
     "efficiency",
 )
 PLOTS: tuple[tuple[str, str, Callable[[Sequence[Row], Path], Path]], ...] = (
@@ -129,10 +139,12 @@ def _html_block(block: Block, images: Mapping[str, bytes]) -> str:
     if isinstance(block, Table):
         head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
         body = "".join(
-            "<tr>" + "".join(
-                f"<td class=\"num\">{esc(c)}</td>" if n else f"<td>{esc(c)}</td>"
+            "<tr>"
+            + "".join(
+                f'<td class="num">{esc(c)}</td>' if n else f"<td>{esc(c)}</td>"
                 for c, n in zip(row, block.numeric, strict=True)
-            ) + "</tr>"
+            )
+            + "</tr>"
             for row in block.rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -144,7 +156,7 @@ def render_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str
     """The whole report as one HTML page with inline CSS and embedded images: no external resources."""
     body = "\n".join(_html_block(b, images) for b in blocks)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -160,21 +172,48 @@ def _speedup(x: float | None) -> str:
 def _summary_table(entries: list[dict[str, Any]]) -> Table:
     """The per-scenario summary, with optional columns only when they vary."""
     optional = [
-        ("Accounts at once", "account_workers"), ("Seed", "seed"), ("Sync", "sync"), ("Options", "options"),
+        ("Accounts at once", "account_workers"),
+        ("Seed", "seed"),
+        ("Sync", "sync"),
+        ("Options", "options"),
         ("Status", "status"),
     ]
-    shown = [(h, k) for h, k in optional if len({e[k] for e in entries}) > 1 or (k == "status" and any(
-        e["status"] != "ok" for e in entries))]
-    headers = ["Strategy", "Fan-out", "Workers", *(h for h, _ in shown), "Time (s)", "Speedup vs sequential",
-               "API calls", "Throttled calls", "Coverage", "Missed", "Over-fetched", "Lower bound (s)", "Efficiency"]
-    numeric = [False, False, True, *(k in ("account_workers", "seed", "sync") for _, k in shown),
-               *([True] * 9)]
+    shown = [
+        (h, k)
+        for h, k in optional
+        if len({e[k] for e in entries}) > 1 or (k == "status" and any(e["status"] != "ok" for e in entries))
+    ]
+    headers = [
+        "Strategy",
+        "Fan-out",
+        "Workers",
+        *(h for h, _ in shown),
+        "Time (s)",
+        "Speedup vs sequential",
+        "API calls",
+        "Throttled calls",
+        "Coverage",
+        "Missed",
+        "Over-fetched",
+        "Lower bound (s)",
+        "Efficiency",
+    ]
+    numeric = [False, False, True, *(k in ("account_workers", "seed", "sync") for _, k in shown), *([True] * 9)]
     body = tuple(
         (
-            e["strategy"], e["fanout"], str(e["workers"]), *(str(e[k]) for _, k in shown),
-            f"{e['time_s']:.3f}", _speedup(e["speedup"]), str(e["calls"]), str(e["throttled"]),
-            f"{e['coverage']:.1%} ({e['found']}/{e['expected']})", str(e["missed"]), str(e["overfetched"]),
-            f"{e['lower_bound_s']:.3f}", f"{e['efficiency']:.0%}",
+            e["strategy"],
+            e["fanout"],
+            str(e["workers"]),
+            *(str(e[k]) for _, k in shown),
+            f"{e['time_s']:.3f}",
+            _speedup(e["speedup"]),
+            str(e["calls"]),
+            str(e["throttled"]),
+            f"{e['coverage']:.1%} ({e['found']}/{e['expected']})",
+            str(e["missed"]),
+            str(e["overfetched"]),
+            f"{e['lower_bound_s']:.3f}",
+            f"{e['efficiency']:.0%}",
         )
         for e in entries
     )
@@ -186,10 +225,12 @@ def _missed_block(rows: Sequence[Row]) -> Block:
     misses = compare.missed_conversations(rows)
     if not misses:
         return Para("No run missed a conversation: every expected conversation was stored with all its new messages.")
-    return Bullets(tuple(
-        (f"conversation {m['id']}", f"missed by {m['strategy']} ({'; '.join(m['settings'])}): {m['reason']}")
-        for m in misses
-    ))
+    return Bullets(
+        tuple(
+            (f"conversation {m['id']}", f"missed by {m['strategy']} ({'; '.join(m['settings'])}): {m['reason']}")
+            for m in misses
+        )
+    )
 
 
 def _differences_block(rows: Sequence[Row]) -> Block:
@@ -199,9 +240,9 @@ def _differences_block(rows: Sequence[Row]) -> Block:
         merged.setdefault((d["first"], d["second"], d["text"]), []).append(d["settings"])
     if not merged:
         return Para("Only one strategy ran at each setting, so there is no pair to compare.")
-    return Bullets(tuple(
-        (f"{first} vs {second} ({'; '.join(labels)}):", text) for (first, second, text), labels in merged.items()
-    ))
+    return Bullets(
+        tuple((f"{first} vs {second} ({'; '.join(labels)}):", text) for (first, second, text), labels in merged.items())
+    )
 
 
 def _failed_block(rows: Sequence[Row]) -> list[Block]:
@@ -209,9 +250,10 @@ def _failed_block(rows: Sequence[Row]) -> list[Block]:
     failed = [r for r in compare.sort_rows(rows) if r.get("status") != "ok"]
     if not failed:
         return []
-    return [Heading(3, "Failed runs"), Bullets(tuple(
-        (compare.row_label(r), f"failed: {r.get('error') or 'no reason recorded'}") for r in failed
-    ))]
+    return [
+        Heading(3, "Failed runs"),
+        Bullets(tuple((compare.row_label(r), f"failed: {r.get('error') or 'no reason recorded'}") for r in failed)),
+    ]
 
 
 def _bullets_or(items: Sequence[str], empty: str) -> Block:
@@ -227,9 +269,11 @@ def _scenario_blocks(name: str, rows: Sequence[Row], digest: str | None, images:
         Para(f"Scenario hash: {digest or 'not recorded'}. {len(rows)} runs; all times are simulated seconds."),
         Heading(3, "Summary"),
         _summary_table(compare.summary_tables(rows).get(name, [])),
-        Para("Speedup is over the same strategy's sequential run (or, without one, its own fan-out at 1 worker);"
-             " coverage is conversations stored with all new messages over those expected; efficiency is the"
-             " lower bound over the time."),
+        Para(
+            "Speedup is over the same strategy's sequential run (or, without one, its own fan-out at 1 worker);"
+            " coverage is conversations stored with all new messages over those expected; efficiency is the"
+            " lower bound over the time."
+        ),
         Heading(3, "Strategies compared"),
         _bullets_or(ratios, "Only one strategy ran at each setting."),
         *_failed_block(rows),
@@ -268,8 +312,10 @@ def _timeline_blocks(traces: Mapping[str, Sequence[Any]], out: Path, taken: set[
         return [], []
     blocks: list[Block] = [
         Heading(2, "Request timelines"),
-        Para("One lane per worker, one bar per request coloured by phase; hatched red bars were throttled and"
-             " triangles mark retries. The lower panel counts requests in flight: where it sags, workers wait."),
+        Para(
+            "One lane per worker, one bar per request coloured by phase; hatched red bars were throttled and"
+            " triangles mark retries. The lower panel counts requests in flight: where it sags, workers wait."
+        ),
     ]
     paths = []
     for label in sorted(traces):
@@ -301,9 +347,11 @@ def write_reports(
     scenarios = sorted({r["scenario"] for r in rows})
     blocks: list[Block] = [
         Heading(1, "syncbench report"),
-        Para(f"{len(rows)} result rows over {len(scenarios)} scenario(s): {', '.join(scenarios) or 'none'}."
-             " Every figure below comes from the rows: time from the simulated clock, calls and throttling from"
-             " the request trace, coverage from what the store holds against the ground truth."),
+        Para(
+            f"{len(rows)} result rows over {len(scenarios)} scenario(s): {', '.join(scenarios) or 'none'}."
+            " Every figure below comes from the rows: time from the simulated clock, calls and throttling from"
+            " the request trace, coverage from what the store holds against the ground truth."
+        ),
     ]
     taken: set[str] = {"report", "timeline"}
     paths: list[Path] = []

@@ -50,8 +50,12 @@ def resize(scenario: Scenario, conversations: int) -> Scenario:
         }
     )
     return Scenario.model_validate(
-        {**scenario.model_dump(), "name": f"{scenario.name}-{conversations}", "dataset": dataset.model_dump(),
-         "activity": activity.model_dump()}
+        {
+            **scenario.model_dump(),
+            "name": f"{scenario.name}-{conversations}",
+            "dataset": dataset.model_dump(),
+            "activity": activity.model_dump(),
+        }
     )
 
 
@@ -61,8 +65,16 @@ def measure_point(scenario: Scenario, strategy: str, fanout: str, workers: int) 
     row = run(RunSpec(scenario, strategy, fanout, Options(workers=workers))).rows[-1]
     host = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return ScalePoint(scenario.dataset.conversations, strategy, round(host, 3), round(peak, 1),
-                      row["makespan_s"], row["api_calls"], row["coverage"], row["status"])
+    return ScalePoint(
+        scenario.dataset.conversations,
+        strategy,
+        round(host, 3),
+        round(peak, 1),
+        row["makespan_s"],
+        row["api_calls"],
+        row["coverage"],
+        row["status"],
+    )
 
 
 def study(
@@ -121,17 +133,25 @@ def write_study(points: list[ScalePoint], out: Path, title: str) -> list[Path]:
 
     strategies = sorted({p.strategy for p in points})
     atomic_write(out / "scaling.json", json_text({"points": [p.__dict__ for p in points]}))
-    lines = [f"# Scaling study: {title}", "",
-             "Host figures from this machine (they vary between machines); makespan in simulated seconds.", "",
-             "| conversations | strategy | host (s) | peak memory (MiB) | makespan (s) | API calls | coverage |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Scaling study: {title}",
+        "",
+        "Host figures from this machine (they vary between machines); makespan in simulated seconds.",
+        "",
+        "| conversations | strategy | host (s) | peak memory (MiB) | makespan (s) | API calls | coverage |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for p in sorted(points, key=lambda p: (p.strategy, p.size)):
-        lines.append(f"| {p.size:,} | {p.strategy} | {p.host_seconds:.2f} | {p.peak_mib:.0f} | "
-                     f"{p.makespan_s:.1f} | {p.api_calls:,} | {p.coverage:.1%} |")
+        lines.append(
+            f"| {p.size:,} | {p.strategy} | {p.host_seconds:.2f} | {p.peak_mib:.0f} | "
+            f"{p.makespan_s:.1f} | {p.api_calls:,} | {p.coverage:.1%} |"
+        )
     lines += ["", "## How each cost grows", ""]
     for strategy in strategies:
-        lines.append(f"- **{strategy}**: simulated makespan grows {_shape(growth(points, strategy, 'makespan_s'))}; "
-                     + _why(points, strategy))
+        lines.append(
+            f"- **{strategy}**: simulated makespan grows {_shape(growth(points, strategy, 'makespan_s'))}; "
+            + _why(points, strategy)
+        )
     lines += ["", "![scaling](scaling.png)", ""]
     atomic_write(out / "scaling.md", "\n".join(lines))
     png = plot_scaling([replace(p) for p in points], out / "scaling.png")

@@ -233,7 +233,8 @@ class Scenario(_Model):
         recent_s = 86400 if self.activity.first_sync else self.activity.cutoff_ago_s
         if self.dataset.history_days * 86400 < recent_s + 7200:
             raise ValueError(
-                f"dataset.history_days must reach at least 2 hours past the cutoff ({(recent_s + 7200) / 86400:.3f} days)"
+                "dataset.history_days must reach at least 2 hours past the cutoff "
+                f"({(recent_s + 7200) / 86400:.3f} days)"
             )
         return self
 

@@ -71,8 +71,11 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
     return scenario.model_copy(
         update={
             "latency": lat.model_copy(
-                update={"connect_s": lat.connect_s * factor, "throttled_s": lat.throttled_s * factor,
-                        "endpoints": endpoints}
+                update={
+                    "connect_s": lat.connect_s * factor,
+                    "throttled_s": lat.throttled_s * factor,
+                    "endpoints": endpoints,
+                }
             ),
             "rate_limits": tuple(r.model_copy(update={"window_s": r.window_s * factor}) for r in scenario.rate_limits),
             "store": scenario.store.model_copy(
@@ -82,8 +85,12 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
                 update={"during_sync_window_s": window(scenario.activity.during_sync_window_s)}
             ),
             "next_syncs": tuple(
-                n.model_copy(update={"after_s": max(3.0, n.after_s * factor),
-                                     "during_sync_window_s": window(n.during_sync_window_s)})
+                n.model_copy(
+                    update={
+                        "after_s": max(3.0, n.after_s * factor),
+                        "during_sync_window_s": window(n.during_sync_window_s),
+                    }
+                )
                 for n in scenario.next_syncs
             ),
         }
@@ -231,8 +238,13 @@ class SimServer:
             await _disconnected(receive)
             self._log(f"{scope['method']} {scope['path']} reset t={handled_t:.3f}")
             return
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
         if fault == "truncated" and transport is not None:
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             transport.abort()  # half the promised body, then the connection drops
@@ -325,8 +337,16 @@ def serve(app: SimServer, host: str, port: int, on_ready: Callable[[str], None])
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     config = uvicorn.Config(
-        app, http=_protocol(app), log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=600,
-        timeout_graceful_shutdown=5, date_header=False, server_header=False, proxy_headers=False,
+        app,
+        http=_protocol(app),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=600,
+        timeout_graceful_shutdown=5,
+        date_header=False,
+        server_header=False,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
 
@@ -369,8 +389,11 @@ def run_server(
     app = SimServer(world, epoch=epoch, profile=load_profile(profile) if profile is not None else None, token=token)
 
     def ready(url: str) -> None:
-        print(f"syncbench serve: listening on {url} (scenario {world.name}, seed {world.seed}, "
-              f"time scale {time_scale:g}, epoch {epoch}); Ctrl-C stops", flush=True)
+        print(
+            f"syncbench serve: listening on {url} (scenario {world.name}, seed {world.seed}, "
+            f"time scale {time_scale:g}, epoch {epoch}); Ctrl-C stops",
+            flush=True,
+        )
 
     serve(app, host, port, ready)
     _stderr_line("syncbench serve: stopped")
@@ -392,8 +415,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-env")
     args = parser.parse_args(argv)
     try:
-        run_server(args.scenario, seed=args.seed, host=args.host, port=args.port, allow_remote=args.allow_remote,
-                   time_scale=args.time_scale, epoch=args.epoch, profile=args.profile, token_env=args.token_env)
+        run_server(
+            args.scenario,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+            allow_remote=args.allow_remote,
+            time_scale=args.time_scale,
+            epoch=args.epoch,
+            profile=args.profile,
+            token_env=args.token_env,
+        )
     except (HarnessError, ValueError, OSError) as error:
         _stderr_line(f"syncbench: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
         return 2
@@ -439,7 +471,11 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         command = [sys.executable, "-m", "bench.serve", *self.args]
         self._proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL, text=True,
+            command,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            text=True,
             env={**os.environ, **(self.env or {})},
         )
         with contextlib.suppress(OSError):  # best effort, needs privilege: see the class docstring

@@ -43,7 +43,8 @@ _UPSERT = {
         lambda account, r: (r["id"], account, r["conversation_id"], r["sent_at"], r["body"]),
     ),
     "bookmark": (
-        "INSERT INTO bookmarks (account, value) VALUES (?, ?) ON CONFLICT(account) DO UPDATE SET value = excluded.value",
+        "INSERT INTO bookmarks (account, value) VALUES (?, ?) "
+        "ON CONFLICT(account) DO UPDATE SET value = excluded.value",
         lambda account, r: (account, r["value"]),
     ),
 }

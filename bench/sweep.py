@@ -220,8 +220,9 @@ def _on_dask(
     cluster = None
     try:
         if scheduler is None:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            cluster = LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout=10)

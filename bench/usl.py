@@ -108,9 +108,7 @@ def _residuals(p: np.ndarray, n: np.ndarray, x: np.ndarray) -> np.ndarray:
 def _jacobian(p: np.ndarray, n: np.ndarray, x: np.ndarray) -> np.ndarray:
     lam, sigma, kappa = p
     d = 1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)
-    return np.column_stack(
-        (n / d, -lam * n * (n - 1.0) / d**2, -lam * n * n * (n - 1.0) / d**2)
-    ) / x[:, None]
+    return np.column_stack((n / d, -lam * n * (n - 1.0) / d**2, -lam * n * n * (n - 1.0) / d**2)) / x[:, None]
 
 
 def _clip(p: np.ndarray) -> np.ndarray:

@@ -47,7 +47,9 @@ class _Base:
         opts = ctx.options
         self.adaptive = AdaptiveLimit(opts.workers, ADAPTIVE_CEILING) if opts.adaptive else None
 
-    def _request(self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int) -> httpx.Request:
+    def _request(
+        self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int
+    ) -> httpx.Request:
         info = {"worker": worker, "attempt": attempt, "phase": call.phase}
         # an empty params mapping would drop a query already in the path (a next link)
         return client.build_request(call.method, call.path, params=call.params or None, extensions={"syncbench": info})

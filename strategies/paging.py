@@ -37,7 +37,10 @@ def paginate(
     base = {**(params or {}), profile.limit_param: size}
     records: Page = []
     seen: set[Any] = set()
-    request: tuple[str, dict[str, Any]] = (path, base if profile.pagination != "offset" else {**base, profile.offset_param: 0})
+    request: tuple[str, dict[str, Any]] = (
+        path,
+        base if profile.pagination != "offset" else {**base, profile.offset_param: 0},
+    )
     while True:
         response = yield Call("GET", request[0], request[1], phase)
         body = profile.body(response)

@@ -187,7 +187,7 @@ def load_profile(path: str | Path, base: ApiProfile | None = None) -> ApiProfile
             raise ProfileError(f"{path}: {key}: unknown key (known: {', '.join(known)})")
         if key == "fields":
             if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-                raise ProfileError(f"{path}: fields: must be a table of field names (ours = \"theirs\")")
+                raise ProfileError(f'{path}: fields: must be a table of field names (ours = "theirs")')
         elif key == "page_size":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ProfileError(f"{path}: page_size: must be a positive integer")

@@ -29,8 +29,13 @@ runner = CliRunner()
 #: Arguments that make each verb's input otherwise valid (and cheap, should a check be missing).
 BASE: dict[str, dict[str, str]] = {
     "run": {"--strategy": "since-incremental"},
-    "sweep": {"--out": "{new}", "--strategies": "since-incremental", "--fanouts": "threads", "--workers": "1",
-              "--jobs": "1"},
+    "sweep": {
+        "--out": "{new}",
+        "--strategies": "since-incremental",
+        "--fanouts": "threads",
+        "--workers": "1",
+        "--jobs": "1",
+    },
     "recommend": {"--scenario": "pms-1000", "--strategy": "since-incremental", "--workers": "1,2", "--jobs": "1"},
     "fidelity": {"--strategy": "since-incremental", "--workers": "1"},
     "record": {"--strategy": "since-incremental"},
@@ -182,8 +187,10 @@ def test_bad_input_is_refused_in_one_line(
         result = runner.invoke(app, argv)
     _assert_refused(result.exit_code, result.stderr)
     after = _snapshot(root)
-    assert after == before, f"left behind: {sorted(set(after) - set(before))} (changed: " \
+    assert after == before, (
+        f"left behind: {sorted(set(after) - set(before))} (changed: "
         f"{sorted(k for k in before if after.get(k) != before[k])})"
+    )
 
 
 def test_console_script_refuses_bad_input_in_one_line(workspace: dict[str, str]) -> None:

@@ -68,10 +68,16 @@ SWEEP = [T20, SEQ, T10, T5]
             {("pms", "client-filter", "sequential"): [1], ("pms", "client-filter", "threads"): [5, 10, 20]},
             id="fanouts-split-and-ordered-by-workers",
         ),
-        pytest.param([make_row(workers=20), make_row(workers=10, options={"page_size": 50}), make_row(workers=5)],
-                     {("pms", "client-filter", "threads"): [5, 20]}, id="options-split-groups"),
-        pytest.param([make_row(strategy="b"), make_row(strategy="a", workers=3), make_row(strategy="a", workers=2)],
-                     {("pms", "a", "threads"): [2, 3], ("pms", "b", "threads"): [10]}, id="strategies-split"),
+        pytest.param(
+            [make_row(workers=20), make_row(workers=10, options={"page_size": 50}), make_row(workers=5)],
+            {("pms", "client-filter", "threads"): [5, 20]},
+            id="options-split-groups",
+        ),
+        pytest.param(
+            [make_row(strategy="b"), make_row(strategy="a", workers=3), make_row(strategy="a", workers=2)],
+            {("pms", "a", "threads"): [2, 3], ("pms", "b", "threads"): [10]},
+            id="strategies-split",
+        ),
         pytest.param([], {}, id="empty"),
     ],
 )
@@ -92,14 +98,23 @@ def test_group_rows(rows: list[Row], expected: dict[tuple[str, str, str], list[i
         pytest.param(SEQ, SWEEP, 1.0, id="sequential-itself"),
         pytest.param(T20, [T20, T10, make_row(workers=1, makespan_s=30.0)], 6.0, id="no-sequential-uses-own-fanout-x1"),
         pytest.param(T20, [T20, T10], None, id="no-baseline"),
-        pytest.param(T20, [T20, make_row(fanout="sequential", workers=1, status="failed", makespan_s=1.0)], None,
-                     id="failed-baseline"),
+        pytest.param(
+            T20,
+            [T20, make_row(fanout="sequential", workers=1, status="failed", makespan_s=1.0)],
+            None,
+            id="failed-baseline",
+        ),
         pytest.param(make_row(workers=20, status="failed"), SWEEP, None, id="failed-row"),
-        pytest.param(make_row(workers=20, options={"page_size": 50}, makespan_s=4.0), SWEEP, None,
-                     id="other-options-are-other-work"),
+        pytest.param(
+            make_row(workers=20, options={"page_size": 50}, makespan_s=4.0),
+            SWEEP,
+            None,
+            id="other-options-are-other-work",
+        ),
         pytest.param(make_row(workers=20, seed=2, makespan_s=4.0), SWEEP, None, id="other-seed-is-other-world"),
-        pytest.param(T20, [T20, make_row(fanout="sequential", workers=4, makespan_s=100.0), SEQ], 8.0,
-                     id="prefers-sequential-x1"),
+        pytest.param(
+            T20, [T20, make_row(fanout="sequential", workers=4, makespan_s=100.0), SEQ], 8.0, id="prefers-sequential-x1"
+        ),
     ],
 )
 def test_speedup(row: Row, rows: list[Row], expected: float | None) -> None:
@@ -138,8 +153,12 @@ def test_times_faster_with_a_failed_run_is_none() -> None:
     ],
 )
 def test_faster_ratios(baseline: str | None, expected: dict[tuple[str, str], float]) -> None:
-    rows = [make_row(strategy="a", makespan_s=5.0), make_row(strategy="b", makespan_s=10.0),
-            make_row(strategy="c", makespan_s=20.0), make_row(strategy="a", workers=20, makespan_s=1.0)]
+    rows = [
+        make_row(strategy="a", makespan_s=5.0),
+        make_row(strategy="b", makespan_s=10.0),
+        make_row(strategy="c", makespan_s=20.0),
+        make_row(strategy="a", workers=20, makespan_s=1.0),
+    ]
     got = {(r["strategy"], r["baseline"]): r["ratio"] for r in compare.faster_ratios(rows, baseline)}
     assert got == expected
 
@@ -152,7 +171,10 @@ def test_summary_tables_per_scenario_in_canonical_order() -> None:
     tables = compare.summary_tables(rows)
     assert list(tables) == ["inbox", "pms"]
     assert [(e["fanout"], e["workers"]) for e in tables["pms"]] == [
-        ("sequential", 1), ("threads", 5), ("threads", 10), ("threads", 20)
+        ("sequential", 1),
+        ("threads", 5),
+        ("threads", 10),
+        ("threads", 20),
     ]
     last = tables["pms"][-1]
     assert (last["time_s"], last["speedup"], last["calls"], last["throttled"]) == (5.0, 8.0, 50, 6)
@@ -164,22 +186,38 @@ def test_missed_conversations_lists_each_id_once_with_its_settings() -> None:
     miss = [{"id": 7, "reason": "early-stop: the listing stopped before reaching it"}]
     rows = [make_row(workers=5, missed=miss), make_row(workers=10, missed=miss), make_row(strategy="x", missed=[])]
     assert compare.missed_conversations(rows) == [
-        {"scenario": "pms", "strategy": "client-filter", "id": 7, "reason": miss[0]["reason"],
-         "settings": ["threads x5", "threads x10"]}
+        {
+            "scenario": "pms",
+            "strategy": "client-filter",
+            "id": 7,
+            "reason": miss[0]["reason"],
+            "settings": ["threads x5", "threads x10"],
+        }
     ]
 
 
 # --- explain_differences ----------------------------------------------------------------------
 
 RESERVATION = make_row(
-    strategy="reservation-early-stop", conversations_expected=36, conversations_found=36, overfetched=16,
-    calls_by_endpoint={"reservations": 1, "reservation_conversations": 50, "messages": 56}, api_calls=107,
+    strategy="reservation-early-stop",
+    conversations_expected=36,
+    conversations_found=36,
+    overfetched=16,
+    calls_by_endpoint={"reservations": 1, "reservation_conversations": 50, "messages": 56},
+    api_calls=107,
 )
 CLIENT = make_row(
-    strategy="client-filter", conversations_expected=36, conversations_found=34, conversations_missed=2,
-    calls_by_endpoint={"conversations": 10, "messages": 34}, api_calls=44, coverage=0.944444,
-    missed=[{"id": 5, "reason": "filtered-out: listed, but judged older"},
-            {"id": 9, "reason": "shifted-between-pages: the listing changed"}],
+    strategy="client-filter",
+    conversations_expected=36,
+    conversations_found=34,
+    conversations_missed=2,
+    calls_by_endpoint={"conversations": 10, "messages": 34},
+    api_calls=44,
+    coverage=0.944444,
+    missed=[
+        {"id": 5, "reason": "filtered-out: listed, but judged older"},
+        {"id": 9, "reason": "shifted-between-pages: the listing changed"},
+    ],
 )
 
 
@@ -187,41 +225,78 @@ CLIENT = make_row(
     ("rows", "pairs", "fragments", "items"),
     [
         pytest.param(
-            [RESERVATION, CLIENT], 1,
-            ["reservation-early-stop made 56 message calls = 56 fetches = 36 expected and found + 16 over-fetched",
-             "+ 4 the row does not classify",
-             "client-filter missed 2 that reservation-early-stop stored: 5 (filtered-out); 9 (shifted-between-pages)",
-             "22 = +2 found (conversations client-filter missed) +16 over-fetched +4 the rows do not classify"],
-            [(5, "reservation-early-stop", "client-filter", "filtered-out: listed, but judged older"),
-             (9, "reservation-early-stop", "client-filter", "shifted-between-pages: the listing changed")],
+            [RESERVATION, CLIENT],
+            1,
+            [
+                "reservation-early-stop made 56 message calls = 56 fetches = 36 expected and found + 16 over-fetched",
+                "+ 4 the row does not classify",
+                "client-filter missed 2 that reservation-early-stop stored: "
+                "5 (filtered-out); 9 (shifted-between-pages)",
+                "22 = +2 found (conversations client-filter missed) +16 over-fetched +4 the rows do not classify",
+            ],
+            [
+                (5, "reservation-early-stop", "client-filter", "filtered-out: listed, but judged older"),
+                (9, "reservation-early-stop", "client-filter", "shifted-between-pages: the listing changed"),
+            ],
             id="misses-and-overfetch",
         ),
         pytest.param(
-            [RESERVATION, make_row(strategy="client-filter", conversations_expected=36, conversations_found=36,
-                                   calls_by_endpoint={"messages": 36}, rate_limited=0)], 1,
-            ["Neither missed a conversation the other stored", "+0 found +16 over-fetched +4"], [],
+            [
+                RESERVATION,
+                make_row(
+                    strategy="client-filter",
+                    conversations_expected=36,
+                    conversations_found=36,
+                    calls_by_endpoint={"messages": 36},
+                    rate_limited=0,
+                ),
+            ],
+            1,
+            ["Neither missed a conversation the other stored", "+0 found +16 over-fetched +4"],
+            [],
             id="overfetch-only",
         ),
         pytest.param(
-            [make_row(strategy="full", conversations_expected=1000, conversations_found=999,
-                      missed=[{"id": 448, "reason": "shifted-between-pages: moved"}],
-                      calls_by_endpoint={"messages": 1063}, rate_limited=64), RESERVATION], 1,
-            ["1063 message calls less 64 throttled calls = 999 fetches", "different ground truths (1000 vs 36",
-             "may not have been expected to fetch it"],
+            [
+                make_row(
+                    strategy="full",
+                    conversations_expected=1000,
+                    conversations_found=999,
+                    missed=[{"id": 448, "reason": "shifted-between-pages: moved"}],
+                    calls_by_endpoint={"messages": 1063},
+                    rate_limited=64,
+                ),
+                RESERVATION,
+            ],
+            1,
+            [
+                "1063 message calls less 64 throttled calls = 999 fetches",
+                "different ground truths (1000 vs 36",
+                "may not have been expected to fetch it",
+            ],
             [(448, "reservation-early-stop", "full", "shifted-between-pages: moved")],
             id="different-truths",
         ),
         pytest.param(
-            [RESERVATION, make_row(strategy="client-filter", workers=20)], 0, [], [], id="other-settings-not-paired",
+            [RESERVATION, make_row(strategy="client-filter", workers=20)],
+            0,
+            [],
+            [],
+            id="other-settings-not-paired",
         ),
         pytest.param(
-            [make_row(strategy="a", calls_by_endpoint={"events": 3}), make_row(strategy="b")], 1,
-            ["a found 40 of 40 expected conversations and over-fetched 0 (the row has no per-conversation"], [],
+            [make_row(strategy="a", calls_by_endpoint={"events": 3}), make_row(strategy="b")],
+            1,
+            ["a found 40 of 40 expected conversations and over-fetched 0 (the row has no per-conversation"],
+            [],
             id="no-message-endpoint",
         ),
         pytest.param(
-            [make_row(strategy="a", status="failed", error="boom"), make_row(strategy="b")], 1,
-            ["a failed (boom), so its figures are partial"], [], id="failed-run",
+            [make_row(strategy="a", status="failed", error="boom"), make_row(strategy="b")],
+            1,
+            ["a failed (boom), so its figures are partial"],
+            [],
+            id="failed-run",
         ),
     ],
 )
@@ -241,8 +316,11 @@ def test_explain_differences(
 def test_explain_differences_reports_overfetch_counts() -> None:
     (pair,) = compare.explain_differences([RESERVATION, CLIENT])
     assert pair["overfetched"] == {"client-filter": 0, "reservation-early-stop": 16}
-    assert (pair["first"], pair["second"], pair["settings"]) == ("client-filter", "reservation-early-stop",
-                                                                 "threads x10")
+    assert (pair["first"], pair["second"], pair["settings"]) == (
+        "client-filter",
+        "reservation-early-stop",
+        "threads x10",
+    )
 
 
 # --- scaling_notes ----------------------------------------------------------------------------
@@ -251,27 +329,55 @@ def test_explain_differences_reports_overfetch_counts() -> None:
 @pytest.mark.parametrize(
     ("rows", "fragments", "absent"),
     [
-        pytest.param(SWEEP, ["client-filter / threads: sequential 40.00 s", "20 workers 5.00 s (8.0x)",
-                             "linear scaling would give 20x", "Throttling binds from 20 workers",
-                             "6 of 50 calls (12%) were throttled", "Going from 10 to 20 workers"], ["No call"],
-                     id="throttling-binds"),
-        pytest.param([SEQ, T10], ["No call was throttled", "lower bound of 5.00 s (efficiency 50%"], ["Throttling"],
-                     id="no-throttling"),
         pytest.param(
-            [make_row(fanout="sequential", workers=1, makespan_s=20.0,
-                      phase_seconds={"listing": 6.0, "messages": 14.0}),
-             make_row(workers=20, makespan_s=7.5, efficiency=0.9, lower_bound_s=6.75,
-                      phase_seconds={"listing": 6.0, "messages": 1.5})],
-            ["listing 6.00 s (80% of the run)", "at most 0.75 s is left"], ["messages 1.50"], id="serial-phase",
+            SWEEP,
+            [
+                "client-filter / threads: sequential 40.00 s",
+                "20 workers 5.00 s (8.0x)",
+                "linear scaling would give 20x",
+                "Throttling binds from 20 workers",
+                "6 of 50 calls (12%) were throttled",
+                "Going from 10 to 20 workers",
+            ],
+            ["No call"],
+            id="throttling-binds",
+        ),
+        pytest.param(
+            [SEQ, T10],
+            ["No call was throttled", "lower bound of 5.00 s (efficiency 50%"],
+            ["Throttling"],
+            id="no-throttling",
+        ),
+        pytest.param(
+            [
+                make_row(
+                    fanout="sequential", workers=1, makespan_s=20.0, phase_seconds={"listing": 6.0, "messages": 14.0}
+                ),
+                make_row(
+                    workers=20,
+                    makespan_s=7.5,
+                    efficiency=0.9,
+                    lower_bound_s=6.75,
+                    phase_seconds={"listing": 6.0, "messages": 1.5},
+                ),
+            ],
+            ["listing 6.00 s (80% of the run)", "at most 0.75 s is left"],
+            ["messages 1.50"],
+            id="serial-phase",
         ),
         pytest.param(
             [SEQ, make_row(workers=20, makespan_s=10.0, phase_seconds={"listing": 2.0, "messages": 4.0})],
-            ["Its phases add up to only 6.00 s of the 10.00 s, so for at least 4.00 s"], [], id="idle-time",
+            ["Its phases add up to only 6.00 s of the 10.00 s, so for at least 4.00 s"],
+            [],
+            id="idle-time",
         ),
         pytest.param([SEQ], [], [], id="sequential-only-says-nothing"),
-        pytest.param([*SWEEP, *(dict(r, fanout="async") for r in (T5, T10, T20))],
-                     ["client-filter / async: the same times, calls and throttling as threads at 5, 10, 20 workers."],
-                     ["client-filter / async: sequential"], id="identical-fanouts-said-once"),
+        pytest.param(
+            [*SWEEP, *(dict(r, fanout="async") for r in (T5, T10, T20))],
+            ["client-filter / async: the same times, calls and throttling as threads at 5, 10, 20 workers."],
+            ["client-filter / async: sequential"],
+            id="identical-fanouts-said-once",
+        ),
     ],
 )
 def test_scaling_notes(rows: list[Row], fragments: list[str], absent: list[str]) -> None:

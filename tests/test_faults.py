@@ -46,16 +46,21 @@ def get(api: FaultyAPI, path: str, t: float = 0.0, **query: Any) -> Any:
 CONVERSATIONS = "/v1/accounts/acc-1/conversations"
 
 
-def run_with(scenario: Scenario, strategy: str, fanout: str = "sequential", workers: int = 1,
-             **faults: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def run_with(
+    scenario: Scenario, strategy: str, fanout: str = "sequential", workers: int = 1, **faults: Any
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Rows of one faulted run and the faults the API injected."""
     injected: dict[str, int] = {}
 
     def observe(state: SyncState) -> None:
         injected.update(getattr(state.api, "injected", {}))
 
-    spec = RunSpec(scenario.model_copy(update={"faults": Faults.model_validate(faults)}), strategy, fanout,
-                   Options(workers=workers))
+    spec = RunSpec(
+        scenario.model_copy(update={"faults": Faults.model_validate(faults)}),
+        strategy,
+        fanout,
+        Options(workers=workers),
+    )
     return run(spec, observe=observe).rows, injected
 
 
@@ -212,8 +217,9 @@ def test_keyset_paging_ends_on_a_page_of_repeats() -> None:
 def test_client_asking_less_than_the_server_serves_reads_everything(make_scenario: Callable[..., Scenario]) -> None:
     """Offset paging advances by what the server returned, not by what it asked for."""
     scenario = make_scenario(**ACTIVE)
-    spec = RunSpec(scenario.model_copy(update={"faults": Faults(page_size=10)}), "full-pagination",
-                   options=Options(page_size=3))
+    spec = RunSpec(
+        scenario.model_copy(update={"faults": Faults(page_size=10)}), "full-pagination", options=Options(page_size=3)
+    )
     [row] = run(spec).rows
     assert (row["coverage"], row["duplicates"], row["pages_by_endpoint"]["conversations"]) == (1.0, 0, 3)
 
@@ -221,10 +227,17 @@ def test_client_asking_less_than_the_server_serves_reads_everything(make_scenari
 @pytest.mark.parametrize("fanout", ["sequential", "threads", "async"])
 def test_faults_hit_the_same_requests_in_every_fanout(tiny: Scenario, fanout: str) -> None:
     """Per-request draws: the same calls fail, so the same retries happen, in every mode."""
-    rows, injected = run_with(tiny, "client-filter", fanout, 4, server_errors={"rate": 0.3, "burst": 2},
-                              resets={"rate": 0.2, "burst": 1})
-    reference, expected = run_with(tiny, "client-filter", "sequential", 1, server_errors={"rate": 0.3, "burst": 2},
-                                   resets={"rate": 0.2, "burst": 1})
+    rows, injected = run_with(
+        tiny, "client-filter", fanout, 4, server_errors={"rate": 0.3, "burst": 2}, resets={"rate": 0.2, "burst": 1}
+    )
+    reference, expected = run_with(
+        tiny,
+        "client-filter",
+        "sequential",
+        1,
+        server_errors={"rate": 0.3, "burst": 2},
+        resets={"rate": 0.2, "burst": 1},
+    )
     assert injected == expected and rows[0]["retries"] == reference[0]["retries"] > 0
     assert rows[0]["coverage"] == 1.0
 
@@ -246,11 +259,26 @@ def test_a_sync_that_gives_up_says_why_and_holds_the_bookmark(tiny: Scenario) ->
 # -- the matrix --------------------------------------------------------------------------------
 
 
-def _raw(status: str = "ok", missed: tuple[int, ...] = (), duplicates: int = 0, error: str | None = None,
-         advanced: bool = True) -> dict[str, Any]:
-    row = {"sync": 0, "status": status, "error": error, "missed": [{"id": c, "reason": "x"} for c in missed],
-           "duplicates": duplicates, "conversations_expected": 10, "conversations_found": 10 - len(missed),
-           "retries": 0, "rate_limited": 0, "api_calls": 5, "makespan_s": 1.0}
+def _raw(
+    status: str = "ok",
+    missed: tuple[int, ...] = (),
+    duplicates: int = 0,
+    error: str | None = None,
+    advanced: bool = True,
+) -> dict[str, Any]:
+    row = {
+        "sync": 0,
+        "status": status,
+        "error": error,
+        "missed": [{"id": c, "reason": "x"} for c in missed],
+        "duplicates": duplicates,
+        "conversations_expected": 10,
+        "conversations_found": 10 - len(missed),
+        "retries": 0,
+        "rate_limited": 0,
+        "api_calls": 5,
+        "makespan_s": 1.0,
+    }
     check = {"advanced": ["acc-1"] if advanced else [], "behind": list(missed) if advanced else []}
     return {"rows": [row], "checks": [check], "injected": {"x": 1}}
 
@@ -261,14 +289,24 @@ def _raw(status: str = "ok", missed: tuple[int, ...] = (), duplicates: int = 0, 
         ("transient", _raw(), []),
         ("transient", _raw(missed=(3,)), ["bookmark advanced past", "missed 1"]),
         ("transient", _raw(duplicates=2), ["wrote 2 record(s) twice"]),
-        ("transient", _raw("failed", error="GET /x: gave up after 6 attempts (HTTP 503)", advanced=False),
-         ["did not survive: gave up after 6 attempts (HTTP 503)"]),
+        (
+            "transient",
+            _raw("failed", error="GET /x: gave up after 6 attempts (HTTP 503)", advanced=False),
+            ["did not survive: gave up after 6 attempts (HTTP 503)"],
+        ),
         ("permanent", _raw("failed", (3,), error="GET /x answered malformed JSON", advanced=False), []),
         ("permanent", _raw(missed=(3,)), ["bookmark advanced past", "silent loss"]),
         ("permanent", _raw("failed", (3,), error=None, advanced=False), ["failed without a reason"]),
     ],
-    ids=["transient-ok", "transient-loss", "transient-dups", "transient-gave-up", "permanent-loud",
-         "permanent-silent", "permanent-mute"],
+    ids=[
+        "transient-ok",
+        "transient-loss",
+        "transient-dups",
+        "transient-gave-up",
+        "permanent-loud",
+        "permanent-silent",
+        "permanent-mute",
+    ],
 )
 def test_judge_applies_each_class(kind: str, raw: dict[str, Any], violations: list[str]) -> None:
     case = FaultCase("f", kind, "", Faults())  # type: ignore[arg-type]
@@ -317,8 +355,17 @@ def test_faults_command_writes_deterministic_reports(tmp_path: Path) -> None:
     """`syncbench faults --out` writes faults.json and faults.md (atomically, byte-identical on rerun),
     exits 0 when every cell keeps its class and 1 when one does not."""
     scenario = _scenario_file(tmp_path)
-    args = ["faults", "--scenario", str(scenario), "--strategies", "client-filter,since-incremental",
-            "--faults", "5xx-burst,truncated-body,5xx-outage", "--jobs", "1"]
+    args = [
+        "faults",
+        "--scenario",
+        str(scenario),
+        "--strategies",
+        "client-filter,since-incremental",
+        "--faults",
+        "5xx-burst,truncated-body,5xx-outage",
+        "--jobs",
+        "1",
+    ]
     first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
     assert "5xx-outage" in first.stdout and "gave up after 6 attempts" in first.stdout

@@ -24,8 +24,16 @@ def test_relative_error_is_against_the_virtual_figure(real: Any, virtual: Any, e
 
 
 def _row(makespan: float, calls: int = 50, throttled: int = 0, coverage: float = 1.0) -> dict[str, Any]:
-    return {"status": "ok", "makespan_s": makespan, "api_calls": calls, "rate_limited": throttled, "retries": throttled,
-            "coverage": coverage, "connections": 5, "peak_concurrency": 5}
+    return {
+        "status": "ok",
+        "makespan_s": makespan,
+        "api_calls": calls,
+        "rate_limited": throttled,
+        "retries": throttled,
+        "coverage": coverage,
+        "connections": 5,
+        "peak_concurrency": 5,
+    }
 
 
 def test_targets_depend_on_whether_the_limit_binds() -> None:
@@ -40,15 +48,36 @@ def test_targets_depend_on_whether_the_limit_binds() -> None:
 
 
 def _entry(path: str, start: float, *, new: bool = False, throttled: bool = False) -> TraceEntry:
-    return TraceEntry(start, start + 0.1, "GET", "messages", path, 429 if throttled else 200, 10, "w0", 1, "messages",
-                      "acc-1", new, throttled)
+    return TraceEntry(
+        start,
+        start + 0.1,
+        "GET",
+        "messages",
+        path,
+        429 if throttled else 200,
+        10,
+        "w0",
+        1,
+        "messages",
+        "acc-1",
+        new,
+        throttled,
+    )
 
 
 def test_alignment_counts_requests_pushed_into_another_window() -> None:
-    virtual = [_entry("/a", 0.0, new=True), _entry("/b", 0.70, new=True), _entry("/c", 0.80, new=True),
-               _entry("/d", 1.2, throttled=True)]
-    real = [_entry("/a", 0.001, new=True), _entry("/b", 0.73, new=True), _entry("/c", 0.88, new=True),
-            _entry("/d", 1.25, throttled=True)]
+    virtual = [
+        _entry("/a", 0.0, new=True),
+        _entry("/b", 0.70, new=True),
+        _entry("/c", 0.80, new=True),
+        _entry("/d", 1.2, throttled=True),
+    ]
+    real = [
+        _entry("/a", 0.001, new=True),
+        _entry("/b", 0.73, new=True),
+        _entry("/c", 0.88, new=True),
+        _entry("/d", 1.25, throttled=True),
+    ]
     drift = alignment(virtual, real, window_s=1.0, connect_s=0.15)
     # /c is handled at 1.03 instead of 0.95: one first attempt crossed into the next window
     assert drift["first_attempts_in_another_window"] == 1 and drift["matched"] == 4
@@ -60,10 +89,25 @@ def test_alignment_counts_requests_pushed_into_another_window() -> None:
 def test_a_small_fidelity_run_completes_and_computes_its_errors(tmp_path: Path) -> None:
     scenario = tiny_scenario(tmp_path)
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [
-        "fidelity", "--scenario", str(scenario), "--strategy", "client-filter", "--fanout", "threads",
-        "--workers", "1,4", "--time-scale", "0.5", "--out", str(out), "--json",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "fidelity",
+            "--scenario",
+            str(scenario),
+            "--strategy",
+            "client-filter",
+            "--fanout",
+            "threads",
+            "--workers",
+            "1,4",
+            "--time-scale",
+            "0.5",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     document = json.loads((out / "fidelity.json").read_text())
     assert json.loads(result.stdout) == document
     assert document["time_scale"] == 0.5 and document["scenario"] == "tiny-real"
@@ -83,7 +127,10 @@ def test_a_small_fidelity_run_completes_and_computes_its_errors(tmp_path: Path) 
 
 
 def test_fidelity_refuses_bad_input_in_one_line() -> None:
-    for args, message in ((["--workers", "0"], "positive"), (["--strategy", "nope"], "unknown strategy"),
-                          (["--fanout", "fast"], "--fanout")):
+    for args, message in (
+        (["--workers", "0"], "positive"),
+        (["--strategy", "nope"], "unknown strategy"),
+        (["--fanout", "fast"], "--fanout"),
+    ):
         result = CliRunner().invoke(app, ["fidelity", *args])
         assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1

@@ -23,10 +23,26 @@ from strategies import Call, available
 runner = CliRunner()
 
 SMALL_KEYS = [
-    {"scenario": "pms-1000", "strategy": "client-filter", "fanout": "threads", "workers": 5, "account_workers": 1,
-     "seed": 1, "sync": 0, "options": {}},
-    {"scenario": "pms-1000", "strategy": "since-incremental", "fanout": "async", "workers": 5, "account_workers": 1,
-     "seed": 1, "sync": 0, "options": {}},
+    {
+        "scenario": "pms-1000",
+        "strategy": "client-filter",
+        "fanout": "threads",
+        "workers": 5,
+        "account_workers": 1,
+        "seed": 1,
+        "sync": 0,
+        "options": {},
+    },
+    {
+        "scenario": "pms-1000",
+        "strategy": "since-incremental",
+        "fanout": "async",
+        "workers": 5,
+        "account_workers": 1,
+        "seed": 1,
+        "sync": 0,
+        "options": {},
+    },
 ]
 CLIENT_FILTER = "pms-1000 client-filter threads x5 (seed 1, sync 0)"
 SINCE = "pms-1000 since-incremental async x5 (seed 1, sync 0)"
@@ -240,8 +256,14 @@ def test_bad_threshold_is_one_line(baseline: Path) -> None:
 
 def row(makespan: float, calls: int = 10, coverage: float = 1.0, **key: Any) -> dict[str, Any]:
     base = SMALL_KEYS[0] | key
-    return base | {"makespan_s": makespan, "api_calls": calls, "rate_limited": 0, "coverage": coverage,
-                   "status": "ok", "error": None}
+    return base | {
+        "makespan_s": makespan,
+        "api_calls": calls,
+        "rate_limited": 0,
+        "coverage": coverage,
+        "status": "ok",
+        "error": None,
+    }
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,8 @@ def test_a_profile_file_loads_over_the_defaults(profile_file: Path) -> None:
     assert profile.fields["lastMessageAt"] == "last_activity"
     assert profile.after_param == ApiProfile().after_param  # left out: the default stays
     assert profile.route("/api/v2/properties/acc-1/threads/12/posts") == (
-        "messages", {"account": "acc-1", "conversation": "12"}
+        "messages",
+        {"account": "acc-1", "conversation": "12"},
     )
     assert profile.route("/v1/accounts") is None
     assert TOKEN not in repr(profile.auth_for(TOKEN))
@@ -94,16 +95,22 @@ def test_records_are_renamed_to_our_names_as_they_are_read(profile_file: Path) -
     assert parsed["data"] == [{"id": 1, "reservationId": 5, "lastMessageAt": "2026-03-02 09:00:00"}]
 
 
-def _asgi_get(server: SimServer, path: str, query: dict[str, Any], headers: dict[str, str] | None = None
-              ) -> tuple[int, dict[str, Any]]:
+def _asgi_get(
+    server: SimServer, path: str, query: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": urlencode(query).encode(),
-             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-             "client": ("127.0.0.1", 4000)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": urlencode(query).encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 4000),
+    }
     asyncio.run(server(scope, None, send))  # type: ignore[arg-type]
     return sent[0]["status"], json.loads(sent[1]["body"])
 
@@ -140,11 +147,33 @@ def test_a_strategy_runs_through_a_renamed_api_and_the_token_never_leaks(
         denied = httpx.get(f"{server.base_url}/api/v2/properties")
         wrong = httpx.get(f"{server.base_url}/api/v2/properties", params={"api_key": "nope"})
         old_path = httpx.get(f"{server.base_url}/v1/accounts", params={"api_key": TOKEN})
-        result = CliRunner().invoke(app, [
-            "run", "-s", str(tiny), "--strategy", "reservation-early-stop", "--fanout", "async", "-w", "4",
-            "--base-url", server.base_url, "--clock", "real", "--profile", str(profile_file),
-            "--token-env", TOKEN_ENV, "--json", "--out", str(out), "--trace", str(trace),
-        ])
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "-s",
+                str(tiny),
+                "--strategy",
+                "reservation-early-stop",
+                "--fanout",
+                "async",
+                "-w",
+                "4",
+                "--base-url",
+                server.base_url,
+                "--clock",
+                "real",
+                "--profile",
+                str(profile_file),
+                "--token-env",
+                TOKEN_ENV,
+                "--json",
+                "--out",
+                str(out),
+                "--trace",
+                str(trace),
+            ],
+        )
     assert (denied.status_code, wrong.status_code, old_path.status_code) == (401, 401, 404)
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["results"][0]

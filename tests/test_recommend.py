@@ -42,14 +42,21 @@ jitter_sigma = 0.1
 """
 
 
-def point(workers: int, makespan: float, calls: int = 100, throttled: int = 0, missed: int = 0,
-          status: str = "ok") -> Point:
-    return Point(workers, status, makespan, calls, throttled, missed, throttled / calls,
-                 (calls - throttled) / makespan)
+def point(
+    workers: int, makespan: float, calls: int = 100, throttled: int = 0, missed: int = 0, status: str = "ok"
+) -> Point:
+    return Point(workers, status, makespan, calls, throttled, missed, throttled / calls, (calls - throttled) / makespan)
 
 
-CURVE = [point(1, 40.0), point(2, 21.0), point(4, 11.0), point(8, 6.2), point(12, 5.1), point(16, 5.0),
-         point(24, 4.9, calls=110, throttled=10)]
+CURVE = [
+    point(1, 40.0),
+    point(2, 21.0),
+    point(4, 11.0),
+    point(8, 6.2),
+    point(12, 5.1),
+    point(16, 5.0),
+    point(24, 4.9, calls=110, throttled=10),
+]
 
 
 @pytest.mark.parametrize(
@@ -59,10 +66,22 @@ CURVE = [point(1, 40.0), point(2, 21.0), point(4, 11.0), point(8, 6.2), point(12
         pytest.param(CURVE, 0.0, 0.01, 16, 16, id="no margin: the best itself"),
         pytest.param(CURVE, 0.25, 0.01, 8, 16, id="wide margin: fewer workers"),
         pytest.param(CURVE, 0.05, 0.10, 12, 24, id="a looser cap lets the throttled run be the best"),
-        pytest.param([point(1, 10.0), point(2, 6.0, missed=1), point(4, 5.0)], 0.5, 0.01, 4, 4,
-                     id="a run with misses never qualifies"),
-        pytest.param([point(1, 10.0), point(2, 5.0, status="failed"), point(4, 5.2)], 0.05, 0.01, 4, 4,
-                     id="a failed run never qualifies"),
+        pytest.param(
+            [point(1, 10.0), point(2, 6.0, missed=1), point(4, 5.0)],
+            0.5,
+            0.01,
+            4,
+            4,
+            id="a run with misses never qualifies",
+        ),
+        pytest.param(
+            [point(1, 10.0), point(2, 5.0, status="failed"), point(4, 5.2)],
+            0.05,
+            0.01,
+            4,
+            4,
+            id="a failed run never qualifies",
+        ),
     ],
 )
 def test_recommend_rule(points: list[Point], margin: float, cap: float, chosen: int, best: int) -> None:
@@ -107,12 +126,30 @@ def test_recommend_is_pure() -> None:
 
 def test_points_sum_the_syncs_of_a_run() -> None:
     rows = [
-        {"workers": 4, "status": "ok", "makespan_s": 2.0, "api_calls": 30, "rate_limited": 2,
-         "conversations_missed": 0},
-        {"workers": 4, "status": "ok", "makespan_s": 0.5, "api_calls": 10, "rate_limited": 0,
-         "conversations_missed": 1},
-        {"workers": 1, "status": "failed", "makespan_s": 9.0, "api_calls": 40, "rate_limited": 0,
-         "conversations_missed": 0},
+        {
+            "workers": 4,
+            "status": "ok",
+            "makespan_s": 2.0,
+            "api_calls": 30,
+            "rate_limited": 2,
+            "conversations_missed": 0,
+        },
+        {
+            "workers": 4,
+            "status": "ok",
+            "makespan_s": 0.5,
+            "api_calls": 10,
+            "rate_limited": 0,
+            "conversations_missed": 1,
+        },
+        {
+            "workers": 1,
+            "status": "failed",
+            "makespan_s": 9.0,
+            "api_calls": 40,
+            "rate_limited": 0,
+            "conversations_missed": 0,
+        },
     ]
     one, four = points_from_rows(rows)
     assert (one.workers, one.status) == (1, "failed")
@@ -124,14 +161,20 @@ def test_points_sum_the_syncs_of_a_run() -> None:
     ("limits", "accounts", "account_workers", "expected"),
     [
         pytest.param([{"limit": 40, "window_s": 1.0}], 1, 1, (40.0, "account"), id="one limit"),
-        pytest.param([{"limit": 40, "window_s": 1.0}, {"limit": 600, "window_s": 60.0, "scope": "key"}], 1, 1,
-                     (10.0, "key"), id="the tightest limit wins"),
+        pytest.param(
+            [{"limit": 40, "window_s": 1.0}, {"limit": 600, "window_s": 60.0, "scope": "key"}],
+            1,
+            1,
+            (10.0, "key"),
+            id="the tightest limit wins",
+        ),
         pytest.param([{"limit": 30, "window_s": 1.0}], 5, 3, (90.0, "account"), id="per account, accounts at once"),
         pytest.param([{"algorithm": "none"}], 1, 1, None, id="no limit"),
     ],
 )
-def test_rate_limit_ceiling(make_scenario, limits: list[dict], accounts: int, account_workers: int,
-                            expected: tuple[float, str] | None) -> None:
+def test_rate_limit_ceiling(
+    make_scenario, limits: list[dict], accounts: int, account_workers: int, expected: tuple[float, str] | None
+) -> None:
     tiny: Scenario = make_scenario(dataset={"accounts": accounts})
     scenario = Scenario.model_validate(tiny.model_dump() | {"rate_limits": limits})
     ceiling = rate_limit_ceiling(scenario, account_workers)
@@ -140,8 +183,12 @@ def test_rate_limit_ceiling(make_scenario, limits: list[dict], accounts: int, ac
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [pytest.param("5%", 0.05, id="percent"), pytest.param("0.05", 0.05, id="fraction"),
-     pytest.param("0%", 0.0, id="zero"), pytest.param(" 12.5% ", 0.125, id="spaces")],
+    [
+        pytest.param("5%", 0.05, id="percent"),
+        pytest.param("0.05", 0.05, id="fraction"),
+        pytest.param("0%", 0.0, id="zero"),
+        pytest.param(" 12.5% ", 0.125, id="spaces"),
+    ],
 )
 def test_parse_share(text: str, value: float) -> None:
     assert parse_share(text, "margin") == pytest.approx(value)
@@ -163,8 +210,18 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_command_picks_a_count_and_names_it(small: Path, tmp_path: Path) -> None:
     """On a small in-code scenario: a recommendation that follows the rule, a reason naming it, USL figures, files."""
     out = tmp_path / "rec"
-    args = ["recommend", "--scenario", str(small), "--strategy", "since-incremental", "--workers", "1,2,4,8,16",
-            "--json", "--out", str(out)]
+    args = [
+        "recommend",
+        "--scenario",
+        str(small),
+        "--strategy",
+        "since-incremental",
+        "--workers",
+        "1,2,4,8,16",
+        "--json",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -174,8 +231,9 @@ def test_command_picks_a_count_and_names_it(small: Path, tmp_path: Path) -> None
     assert document["reason"].startswith(f"{chosen} workers: ")
     best = min((p for p in points.values() if p["qualifies"]), key=lambda p: p["makespan_s"])
     assert points[chosen]["makespan_s"] <= best["makespan_s"] * 1.05
-    assert all(points[n]["makespan_s"] > best["makespan_s"] * 1.05
-               for n in points if n < chosen and points[n]["qualifies"])
+    assert all(
+        points[n]["makespan_s"] > best["makespan_s"] * 1.05 for n in points if n < chosen and points[n]["qualifies"]
+    )
     usl = document["usl"]
     assert usl["rate_limit_ceiling"] == 20.0 and usl["throughput"].startswith("successful API calls")
     assert {"lambda", "sigma", "kappa", "peak_workers", "knee_workers"} <= set(usl)
@@ -191,8 +249,10 @@ def test_command_picks_a_count_and_names_it(small: Path, tmp_path: Path) -> None
 
 
 def test_command_text_output_prints_the_reason(small: Path) -> None:
-    result = runner.invoke(app, ["recommend", "--scenario", str(small), "--strategy", "since-incremental",
-                                 "--workers", "1,4,8", "--jobs", "1"])
+    result = runner.invoke(
+        app,
+        ["recommend", "--scenario", str(small), "--strategy", "since-incremental", "--workers", "1,4,8", "--jobs", "1"],
+    )
     assert result.exit_code == 0, result.stderr
     assert "recommended: " in result.stdout and "USL fit of successful API calls" in result.stdout
     assert "Rate-limit ceiling: 20 calls/s" in result.stdout
@@ -202,8 +262,23 @@ def test_command_exits_1_when_nothing_qualifies(small: Path) -> None:
     """A cap no count meets (every count throttles under a 1-per-second limit): say so, exit 1."""
     tight = small.with_name("tight.toml")
     tight.write_text(SMALL_TOML.replace("limit = 20", "limit = 1"), encoding="utf-8")
-    result = runner.invoke(app, ["recommend", "--scenario", str(tight), "--strategy", "since-incremental",
-                                 "--workers", "1,2,4", "--max-throttled", "0%", "--json", "--jobs", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--scenario",
+            str(tight),
+            "--strategy",
+            "since-incremental",
+            "--workers",
+            "1,2,4",
+            "--max-throttled",
+            "0%",
+            "--json",
+            "--jobs",
+            "1",
+        ],
+    )
     assert result.exit_code == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["recommended_workers"] is None

@@ -63,8 +63,12 @@ def _write(out: Path, rows: list[dict[str, Any]], hashes: dict[str, str], runs: 
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]], hashes: dict[str, str],
-            runs: dict[Any, RunResult]) -> list[Path]:
+def written(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[dict[str, Any]],
+    hashes: dict[str, str],
+    runs: dict[Any, RunResult],
+) -> list[Path]:
     return _write(tmp_path_factory.mktemp("report"), rows, hashes, runs)
 
 
@@ -93,8 +97,12 @@ def test_markdown_links_every_png_and_names_every_miss(written: list[Path], rows
     missed = {m["id"]: m["reason"] for r in rows for m in r["missed"]}
     for cid, reason in missed.items():
         assert f"conversation {cid}" in md and reason in md
-    for heading in ("### Summary", "### Missed conversations", "### Why the strategies differ",
-                    "### Why more workers are not proportionally faster"):
+    for heading in (
+        "### Summary",
+        "### Missed conversations",
+        "### Why the strategies differ",
+        "### Why more workers are not proportionally faster",
+    ):
         assert heading in md
 
 
@@ -119,7 +127,10 @@ def test_html_is_self_contained(written: list[Path]) -> None:
 
 
 def test_two_calls_give_identical_files(
-    tmp_path: Path, written: list[Path], rows: list[dict[str, Any]], hashes: dict[str, str],
+    tmp_path: Path,
+    written: list[Path],
+    rows: list[dict[str, Any]],
+    hashes: dict[str, str],
     runs: dict[Any, RunResult],
 ) -> None:
     again = _write(tmp_path, rows, hashes, runs)
@@ -184,12 +195,21 @@ def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
         pytest.param(lambda d: _without(d, "syncbench"), "lacks 'syncbench'", id="no-version"),
         pytest.param(lambda d: dict(d, scenarios=["pms-1000"]), "'scenarios' is not an object", id="bad-scenarios"),
         pytest.param(lambda d: dict(d, results={"a": 1}), "'results' is not a list", id="results-not-list"),
-        pytest.param(lambda d: dict(d, results=[_without(d["results"][0], "strategy")]), "row 0 lacks strategy",
-                     id="row-lacks-key-field"),
-        pytest.param(lambda d: dict(d, results=[d["results"][0], _without(d["results"][0], "makespan_s")]),
-                     "row 1 lacks makespan_s", id="row-lacks-measure"),
-        pytest.param(lambda d: dict(d, results=[dict(d["results"][0], missed=[{"id": 1}])]), "malformed 'missed'",
-                     id="bad-missed"),
+        pytest.param(
+            lambda d: dict(d, results=[_without(d["results"][0], "strategy")]),
+            "row 0 lacks strategy",
+            id="row-lacks-key-field",
+        ),
+        pytest.param(
+            lambda d: dict(d, results=[d["results"][0], _without(d["results"][0], "makespan_s")]),
+            "row 1 lacks makespan_s",
+            id="row-lacks-measure",
+        ),
+        pytest.param(
+            lambda d: dict(d, results=[dict(d["results"][0], missed=[{"id": 1}])]),
+            "malformed 'missed'",
+            id="bad-missed",
+        ),
         pytest.param(lambda d: dict(d, results=["row"]), "row 0 is not an object", id="row-not-object"),
     ],
 )

@@ -20,8 +20,16 @@ from typer.testing import CliRunner
 from bench.cli import app
 
 #: 8 quick runs (about 0.3 s each), so a sweep can be caught between runs.
-SWEEP = ["--scenario", "pms-1000", "--strategies", "client-filter,since-incremental", "--fanouts", "threads",
-         "--workers", "1,2,5,10"]
+SWEEP = [
+    "--scenario",
+    "pms-1000",
+    "--strategies",
+    "client-filter,since-incremental",
+    "--fanouts",
+    "threads",
+    "--workers",
+    "1,2,5,10",
+]
 RUNS = 8
 WAIT_S = 90.0
 
@@ -35,8 +43,12 @@ def _start(out: Path, *extra: str) -> subprocess.Popen[bytes]:
     """A sweep in its own process group (so a signal can reach it as Ctrl-C would), output to files."""
     log = out.parent / f"{out.name}.log"
     with open(log.with_suffix(".out"), "wb") as stdout, open(log.with_suffix(".err"), "wb") as stderr:
-        return subprocess.Popen([*_syncbench(), "sweep", *SWEEP, "--out", str(out), *extra],
-                                stdout=stdout, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(
+            [*_syncbench(), "sweep", *SWEEP, "--out", str(out), *extra],
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
 
 
 def _stderr(out: Path) -> str:

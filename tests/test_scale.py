@@ -44,8 +44,12 @@ def test_resize_scales_data_and_caps_activity() -> None:
 def test_study_runs_each_point_and_writes_its_report(tmp_path: Path) -> None:
     """Two sizes, two strategies: four points, a table, a growth line per strategy, and a plot."""
     points = study(load_scenario("pms-1000"), [100, 400], ["client-filter", "full-pagination"], "async", 5, jobs=2)
-    assert [(p.size, p.strategy) for p in points] == [(100, "client-filter"), (100, "full-pagination"),
-                                                     (400, "client-filter"), (400, "full-pagination")]
+    assert [(p.size, p.strategy) for p in points] == [
+        (100, "client-filter"),
+        (100, "full-pagination"),
+        (400, "client-filter"),
+        (400, "full-pagination"),
+    ]
     assert all(p.status == "ok" and p.peak_mib > 0 for p in points)
     full = [p.api_calls for p in points if p.strategy == "full-pagination"]
     assert full[1] > 3 * full[0]

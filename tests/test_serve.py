@@ -61,8 +61,17 @@ reservation_conversations = { base_s = 0.03 }
 messages = { base_s = 0.02 }
 """
 SCALE = 0.5
-FIGURES = ("api_calls", "calls_by_endpoint", "pages_by_endpoint", "coverage", "conversations_found",
-           "conversations_expected", "messages_stored", "messages_expected", "connections")
+FIGURES = (
+    "api_calls",
+    "calls_by_endpoint",
+    "pages_by_endpoint",
+    "coverage",
+    "conversations_found",
+    "conversations_expected",
+    "messages_stored",
+    "messages_expected",
+    "connections",
+)
 
 
 def tiny_scenario(folder: Path) -> Path:
@@ -105,9 +114,27 @@ def test_a_real_run_matches_the_in_process_run(tiny: Path, server: ServerProcess
 
 
 def test_run_command_over_sockets(tiny: Path, server: ServerProcess, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["run", "-s", str(tiny), "--strategy", "client-filter", "--fanout", "threads",
-                                      "-w", "3", "--base-url", server.base_url, "--clock", "real", "--json",
-                                      "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "-s",
+            str(tiny),
+            "--strategy",
+            "client-filter",
+            "--fanout",
+            "threads",
+            "-w",
+            "3",
+            "--base-url",
+            server.base_url,
+            "--clock",
+            "real",
+            "--json",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["results"][0]
     virtual = run(RunSpec(load_scenario(str(tiny)), "client-filter", "threads", Options(workers=3))).rows[0]
@@ -116,8 +143,9 @@ def test_run_command_over_sockets(tiny: Path, server: ServerProcess, tmp_path: P
 
 
 def test_without_a_scenario_coverage_is_null(server: ServerProcess) -> None:
-    result = CliRunner().invoke(app, ["run", "--strategy", "full-pagination", "--base-url", server.base_url,
-                                      "--clock", "real", "--json"])
+    result = CliRunner().invoke(
+        app, ["run", "--strategy", "full-pagination", "--base-url", server.base_url, "--clock", "real", "--json"]
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["results"][0]
     assert row["coverage"] is None and row["conversations_expected"] is None
@@ -171,8 +199,14 @@ def test_a_new_connection_pays_the_setup_once(tiny: Path) -> None:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "method": "GET", "path": "/v1/accounts", "query_string": b"", "headers": [],
-                 "client": ("127.0.0.1", port)}
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/v1/accounts",
+            "query_string": b"",
+            "headers": [],
+            "client": ("127.0.0.1", port),
+        }
         began = time.monotonic()
         await app_(scope, None, send)  # type: ignore[arg-type]
         assert sent[0]["status"] == 200

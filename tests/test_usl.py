@@ -113,7 +113,14 @@ def test_as_dict_rounds_to_significant_digits() -> None:
     figures = fit.as_dict()
     assert figures["lambda"] == 3.06226 and figures["sigma"] == 0.0837141 and figures["kappa"] == 0.000227499
     assert set(figures) == {
-        "lambda", "sigma", "kappa", "peak_workers", "peak_throughput", "knee_workers", "rms_relative_error", "points"
+        "lambda",
+        "sigma",
+        "kappa",
+        "peak_workers",
+        "peak_throughput",
+        "knee_workers",
+        "rms_relative_error",
+        "points",
     }
 
 

@@ -243,7 +243,12 @@ class SimulatedAPI:
         return {"id": rid, "updatedOn": self._ts(self.live.updated_ms[rid])}
 
     def _message(self, m: Message) -> dict[str, Any]:
-        return {"id": m.id, "conversationId": m.conversation_id, "sentAt": self._ts(m.sent_ms), "body": f"message {m.id}"}
+        return {
+            "id": m.id,
+            "conversationId": m.conversation_id,
+            "sentAt": self._ts(m.sent_ms),
+            "body": f"message {m.id}",
+        }
 
     # -- routing ------------------------------------------------------------
     def _route(self, request: SimRequest) -> tuple[str, str | None, list[Any], dict[str, Any]]:
@@ -304,8 +309,10 @@ class SimulatedAPI:
         if len(parts) == 2:
             return "accounts", None
         rest = parts[3:]
-        names = {1: {"reservations": "reservations", "conversations": "conversations"},
-                 3: {"reservations": "reservation_conversations", "conversations": "messages"}}
+        names = {
+            1: {"reservations": "reservations", "conversations": "conversations"},
+            3: {"reservations": "reservation_conversations", "conversations": "messages"},
+        }
         return names.get(len(rest), {}).get(rest[0] if rest else "", "unknown"), parts[2]
 
     def handle(self, request: SimRequest, t: float) -> SimResponse:

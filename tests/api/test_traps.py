@@ -36,8 +36,9 @@ class StrictCutoff(ClientFilter):
         keep: list[dict[str, Any]] = []
         offset = 0
         while True:
-            response = yield Call("GET", ctx.profile.conversations.format(account=account),
-                                  {"limit": ctx.page_size, "offset": offset})
+            response = yield Call(
+                "GET", ctx.profile.conversations.format(account=account), {"limit": ctx.page_size, "offset": offset}
+            )
             body = ctx.profile.body(response)
             keep += [c for c in body["result"] if ctx.profile.parse_ts(c["lastMessageAt"]) > cutoff]
             offset += len(body["result"])
@@ -58,8 +59,9 @@ class StopOnShortPage(ClientFilter):
         keep: list[dict[str, Any]] = []
         offset = 0
         while True:
-            response = yield Call("GET", ctx.profile.conversations.format(account=account),
-                                  {"limit": ctx.page_size, "offset": offset})
+            response = yield Call(
+                "GET", ctx.profile.conversations.format(account=account), {"limit": ctx.page_size, "offset": offset}
+            )
             page = ctx.profile.body(response)["result"]
             keep += [c for c in page if ctx.profile.parse_ts(c["lastMessageAt"]) >= cutoff]
             offset += len(page)
@@ -89,25 +91,64 @@ def _missed(rows: list[dict[str, Any]]) -> int:
 
 
 CASES = [
-    pytest.param({"traps": {"cutoff_ties": 3}}, "planted-strict-cutoff", {}, "cutoff-tie", "client-filter", id="cutoff-tie"),
-    pytest.param({"traps": {"short_pages": True},
-                  "activity": {"cutoff_ago_s": 3600, "active": 30, "active_orphans": 1, "reservation_only": 3}},
-                 "planted-short-page-stop", {}, "short-page", "client-filter", id="short-page"),
-    pytest.param({"traps": {"unsorted": 2}}, "reservation-early-stop", {}, "unsorted-listing", "client-filter",
-                 id="unsorted-list"),
-    pytest.param({"traps": {"unbumped": 0.5}}, "reservation-early-stop", {}, "reservation-not-updated",
-                 "client-filter", id="unbumped-reservation"),
-    pytest.param({"traps": {"late_arrival_s": 30}, "next_syncs": [{"after_s": 300, "new_messages": 30}]},
-                 "since-incremental", {}, "late-arrival", "since-incremental:30", id="late-arrival"),
-    pytest.param({"traps": {"clock_skew_s": 20}, "next_syncs": [{"after_s": 300, "new_messages": 30}]},
-                 "since-incremental", {}, "late-arrival", "since-incremental:20", id="clock-skew"),
+    pytest.param(
+        {"traps": {"cutoff_ties": 3}}, "planted-strict-cutoff", {}, "cutoff-tie", "client-filter", id="cutoff-tie"
+    ),
+    pytest.param(
+        {
+            "traps": {"short_pages": True},
+            "activity": {"cutoff_ago_s": 3600, "active": 30, "active_orphans": 1, "reservation_only": 3},
+        },
+        "planted-short-page-stop",
+        {},
+        "short-page",
+        "client-filter",
+        id="short-page",
+    ),
+    pytest.param(
+        {"traps": {"unsorted": 2}},
+        "reservation-early-stop",
+        {},
+        "unsorted-listing",
+        "client-filter",
+        id="unsorted-list",
+    ),
+    pytest.param(
+        {"traps": {"unbumped": 0.5}},
+        "reservation-early-stop",
+        {},
+        "reservation-not-updated",
+        "client-filter",
+        id="unbumped-reservation",
+    ),
+    pytest.param(
+        {"traps": {"late_arrival_s": 30}, "next_syncs": [{"after_s": 300, "new_messages": 30}]},
+        "since-incremental",
+        {},
+        "late-arrival",
+        "since-incremental:30",
+        id="late-arrival",
+    ),
+    pytest.param(
+        {"traps": {"clock_skew_s": 20}, "next_syncs": [{"after_s": 300, "new_messages": 30}]},
+        "since-incremental",
+        {},
+        "late-arrival",
+        "since-incremental:20",
+        id="clock-skew",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("trap", "victim", "options", "reason", "survivor"), CASES)
 def test_trap_catches_a_strategy_and_names_itself(
-    planted: None, make_scenario: Callable[..., Scenario], trap: dict[str, Any], victim: str,
-    options: dict[str, Any], reason: str, survivor: str,
+    planted: None,
+    make_scenario: Callable[..., Scenario],
+    trap: dict[str, Any],
+    victim: str,
+    options: dict[str, Any],
+    reason: str,
+    survivor: str,
 ) -> None:
     """With the trap on, the victim misses conversations and every miss names the trap; a correct strategy does not."""
     scenario = make_scenario(**{**BASE, **trap})
@@ -120,8 +161,13 @@ def test_trap_catches_a_strategy_and_names_itself(
 
 @pytest.mark.parametrize(("trap", "victim", "options", "reason", "survivor"), CASES)
 def test_without_the_trap_the_victim_loses_nothing(
-    planted: None, make_scenario: Callable[..., Scenario], trap: dict[str, Any], victim: str,
-    options: dict[str, Any], reason: str, survivor: str,
+    planted: None,
+    make_scenario: Callable[..., Scenario],
+    trap: dict[str, Any],
+    victim: str,
+    options: dict[str, Any],
+    reason: str,
+    survivor: str,
 ) -> None:
     """The control: the same world without the trap, the same strategy, no miss."""
     scenario = make_scenario(**{**BASE, **{k: v for k, v in trap.items() if k != "traps"}})
@@ -130,8 +176,11 @@ def test_without_the_trap_the_victim_loses_nothing(
 
 def test_lookback_below_lateness_plus_skew_misses_and_at_it_does_not(make_scenario: Callable[..., Scenario]) -> None:
     """since-incremental needs lookback >= L + S: less misses late records, exactly that misses none."""
-    scenario = make_scenario(**BASE, traps={"late_arrival_s": 20, "clock_skew_s": 10},
-                             next_syncs=[{"after_s": 300, "new_messages": 40, "during_sync": 6}])
+    scenario = make_scenario(
+        **BASE,
+        traps={"late_arrival_s": 20, "clock_skew_s": 10},
+        next_syncs=[{"after_s": 300, "new_messages": 40, "during_sync": 6}],
+    )
     short = _rows(scenario, "since-incremental", lookback_s=5)
     enough = _rows(scenario, "since-incremental", lookback_s=30)
     assert _missed(short) > 0 and _reasons(short) == {"late-arrival"}
@@ -166,8 +215,12 @@ def test_every_pagination_dialect_reads_everything(
     make_scenario: Callable[..., Scenario], pagination: str, short_pages: bool
 ) -> None:
     """Offset, afterId keyset and cursor paging all deliver every conversation, short pages or not."""
-    scenario = make_scenario(dataset={"conversations": 47, "orphans": 0}, activity={"active": 0},
-                             dialect={"pagination": pagination}, traps={"short_pages": short_pages})
+    scenario = make_scenario(
+        dataset={"conversations": 47, "orphans": 0},
+        activity={"active": 0},
+        dialect={"pagination": pagination},
+        traps={"short_pages": short_pages},
+    )
     row = run(RunSpec(scenario, "full-pagination", "sequential")).rows[0]
     assert row["coverage"] == 1.0 and row["conversations_expected"] == 47
     assert row["pages_by_endpoint"]["conversations"] >= 5

@@ -12,8 +12,11 @@ from strategies.adaptive import AdaptiveLimit
 
 OK = httpx.Response(200, request=httpx.Request("GET", "http://api/x"))
 THROTTLED = httpx.Response(429, headers={"retry-after": "1"}, request=httpx.Request("GET", "http://api/x"))
-NEARLY_SPENT = httpx.Response(200, headers={"x-ratelimit-limit": "100", "x-ratelimit-remaining": "3"},
-                              request=httpx.Request("GET", "http://api/x"))
+NEARLY_SPENT = httpx.Response(
+    200,
+    headers={"x-ratelimit-limit": "100", "x-ratelimit-remaining": "3"},
+    request=httpx.Request("GET", "http://api/x"),
+)
 
 
 def test_successes_add_about_one_call_per_round_trip() -> None:

@@ -16,8 +16,10 @@ from bench.runner import RunSpec, run
 from bench.scenario import Scenario
 from strategies import Options, available
 
-ACTIVE = {"dataset": {"conversations": 40, "orphans": 6}, "activity": {"cutoff_ago_s": 3600, "active": 10,
-                                                                        "active_orphans": 4, "reservation_only": 2}}
+ACTIVE = {
+    "dataset": {"conversations": 40, "orphans": 6},
+    "activity": {"cutoff_ago_s": 3600, "active": 10, "active_orphans": 4, "reservation_only": 2},
+}
 
 
 def _store(scenario: Scenario, strategy: str, **options: Any) -> tuple[list[dict[str, Any]], Any]:
@@ -25,19 +27,19 @@ def _store(scenario: Scenario, strategy: str, **options: Any) -> tuple[list[dict
     copies: list[Any] = []
 
     def keep(state: Any) -> None:
-        copies.append({
-            "conversations": {r[0] for r in state.store.db.execute("SELECT id FROM conversations")},
-            "messages": [r[0] for r in state.store.db.execute("SELECT id FROM messages")],
-            "bookmarks": dict(state.store.db.execute("SELECT account, value FROM bookmarks")),
-        })
+        copies.append(
+            {
+                "conversations": {r[0] for r in state.store.db.execute("SELECT id FROM conversations")},
+                "messages": [r[0] for r in state.store.db.execute("SELECT id FROM messages")],
+                "bookmarks": dict(state.store.db.execute("SELECT account, value FROM bookmarks")),
+            }
+        )
 
     rows = run(RunSpec(scenario, strategy, "threads", Options(workers=3, **options)), observe=keep).rows
     return rows, copies[-1]
 
 
-def test_orphan_fallback_finds_conversations_without_a_reservation(
-    make_scenario: Callable[..., Scenario]
-) -> None:
+def test_orphan_fallback_finds_conversations_without_a_reservation(make_scenario: Callable[..., Scenario]) -> None:
     """reservation-early-stop's catch-up listing stores active conversations whose reservationId is null."""
     scenario = make_scenario(**ACTIVE)
     rows, store = _store(scenario, "reservation-early-stop")
@@ -49,8 +51,9 @@ def test_orphan_fallback_finds_conversations_without_a_reservation(
 
 def test_bookmark_is_server_start_minus_lookback(make_scenario: Callable[..., Scenario]) -> None:
     """After a sync the bookmark is the server's Date at the start, less the lookback, per account."""
-    scenario = make_scenario(dataset={"accounts": 2, "conversations": 20, "orphans": 0},
-                             activity={"cutoff_ago_s": 3600, "active": 4})
+    scenario = make_scenario(
+        dataset={"accounts": 2, "conversations": 20, "orphans": 0}, activity={"cutoff_ago_s": 3600, "active": 4}
+    )
     _, store = _store(scenario, "since-incremental", lookback_s=30)
     assert store["bookmarks"] == {"acc-1": scenario.start_ms - 30_000, "acc-2": scenario.start_ms - 30_000}
 
@@ -65,15 +68,22 @@ def test_lookback_overlap_is_deduplicated_by_id(make_scenario: Callable[..., Sce
 
 
 @pytest.mark.parametrize(
-    ("mode", "chunk"), [pytest.param("row", 500, id="row"), pytest.param("bulk", 500, id="bulk"),
-                        pytest.param("chunked", 7, id="chunked-7")]
+    ("mode", "chunk"),
+    [
+        pytest.param("row", 500, id="row"),
+        pytest.param("bulk", 500, id="bulk"),
+        pytest.param("chunked", 7, id="chunked-7"),
+    ],
 )
 def test_write_modes_store_the_same_rows_at_different_cost(
     make_scenario: Callable[..., Scenario], mode: str, chunk: int
 ) -> None:
     """row, bulk and chunked writes store identical data; round trips cost row > chunked > bulk."""
-    scenario = make_scenario(dataset={"conversations": 30, "orphans": 0, "messages": [8, 20]},
-                             activity={"first_sync": True}, dialect={"page_size": 10, "max_page_size": 100})
+    scenario = make_scenario(
+        dataset={"conversations": 30, "orphans": 0, "messages": [8, 20]},
+        activity={"first_sync": True},
+        dialect={"page_size": 10, "max_page_size": 100},
+    )
     rows, store = _store(scenario, "full-pagination", write_mode=mode, chunk_size=chunk)
     assert len(store["messages"]) == rows[0]["messages_expected"]
     bulk = run(RunSpec(scenario, "full-pagination", "threads", Options(workers=3))).rows[0]
