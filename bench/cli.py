@@ -419,4 +419,4 @@ def strategies_command() -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from bench import cli_decide, cli_faults, cli_real, cli_scale  # noqa: E402,F401,I001
+from bench import cli_decide, cli_faults, cli_real, cli_scale, cli_selftest  # noqa: E402,F401,I001
