@@ -29,9 +29,9 @@ def paginate(
     past an empty page). Offset and keyset paging end when the envelope's `count` is
     reached or a page comes back empty, never merely on a short page (servers return
     short pages mid-listing). A record repeated across pages is kept, counted and
-    passed to `each` once; a keyset page of repeats only ends the listing, since its
-    anchor would not move. `stop_after(page)` ends paging early; `each(page)` runs a
-    step on every page as it arrives (for example, one bulk write per page).
+    passed to `each` once; keyset paging ends when the anchor would not move.
+    `stop_after(page)` ends paging early; `each(page)` runs a step on every page as
+    it arrives (for example, one bulk write per page).
     """
     profile, size = ctx.profile, ctx.page_size
     base = {**(params or {}), profile.limit_param: size}
@@ -61,10 +61,12 @@ def paginate(
         count = body.get(profile.count_field)
         if not page:
             return records
-        if profile.pagination == "keyset" and (not fresh or (isinstance(count, int) and len(records) >= count)):
-            return records  # a page of repeats only: the anchor would not move (an inclusive afterId)
         if profile.pagination == "keyset":
-            request = (path, {**base, profile.after_param: page[-1]["id"]})
+            anchor = page[-1]["id"]
+            if anchor == request[1].get(profile.after_param) or (isinstance(count, int) and len(records) >= count):
+                return records  # no progress possible (an inclusive afterId), or everything read
+            # A page of repeats is no end: its anchor moved (it got news mid-listing); read on after it.
+            request = (path, {**base, profile.after_param: anchor})
         else:
             offset = request[1][profile.offset_param] + len(page)
             if isinstance(count, int) and offset >= count:
