@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s thorough`."""
 
 import nox
 
@@ -25,3 +25,10 @@ def bench(session: nox.Session) -> None:
     out = session.create_tmp() + "/benchmarks.json"
     session.run("pytest", "tests/benchmarks", "--benchmark-json", out, *session.posargs)
     session.run("syncbench", "gate")
+
+
+@nox.session(python=False)
+def thorough(session: nox.Session) -> None:
+    """The property tests with many more examples (hypothesis profile `thorough`)."""
+    session.run("python", "-m", "pip", "install", "-q", "-e", ".[test]")
+    session.run("pytest", "tests/properties", *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"})
