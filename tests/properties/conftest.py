@@ -1,4 +1,4 @@
-"""Hypothesis profiles for the no-miss properties (issue 7).
+"""Hypothesis profiles for the no-miss properties.
 
 `ci` (the default) is fast and deterministic: a fixed number of examples, derandomized,
 no example database, no deadline (a sync of a small world takes tens of milliseconds of

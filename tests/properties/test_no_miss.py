@@ -1,4 +1,4 @@
-"""Issue 7: no conversation is missed, as properties over generated worlds.
+"""No conversation is missed, as properties over generated worlds.
 
 Every property runs the real runner (`bench.runner.run`) on a scenario built through
 `Scenario.model_validate`, with each registered built-in strategy in a drawn fan-out mode
