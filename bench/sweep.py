@@ -20,7 +20,7 @@ from typing import Any
 import bench
 from bench.output import HarnessError, atomic_write, json_text
 from bench.runner import RunSpec, run
-from bench.scenario import Scenario, load_scenario
+from bench.scenario import Scenario, load_scenario, scenario_hash
 from bench.transport import TraceEntry
 from strategies import FANOUTS, Options, available
 
@@ -118,7 +118,8 @@ def _run_file(out: Path, index: int) -> Path:
 
 
 def finished_runs(out: Path, specs: list[RunSpec]) -> dict[int, list[dict[str, Any]]]:
-    """Rows of the runs already saved, by plan index; a file that does not match its spec is ignored."""
+    """Rows of the runs already saved, by plan index; a file that does not match its spec (or was
+    made from a scenario file that has changed since) is ignored and run again."""
     done = {}
     for index, spec in enumerate(specs):
         path = _run_file(out, index)
@@ -126,7 +127,7 @@ def finished_runs(out: Path, specs: list[RunSpec]) -> dict[int, list[dict[str, A
             saved = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if saved.get("key") == spec.key(0):
+        if saved.get("key") == spec.key(0) and saved.get("scenario_hash") == scenario_hash(spec.scenario):
             done[index] = saved["rows"]
     return done
 
@@ -165,7 +166,9 @@ def execute(
     traces: dict[int, list[TraceEntry]] = {}
 
     def save(index: int, rows: list[dict[str, Any]], trace: list[TraceEntry] | None) -> None:
-        atomic_write(_run_file(out, index), json_text({"key": specs[index].key(0), "rows": rows}))
+        spec = specs[index]
+        record = {"key": spec.key(0), "scenario_hash": scenario_hash(spec.scenario), "rows": rows}
+        atomic_write(_run_file(out, index), json_text(record))
         done[index] = rows
         if trace is not None:
             traces[index] = trace

@@ -68,3 +68,15 @@ def test_bad_lists_are_refused_in_one_line(text: str, cast: type, problem: str) 
     with pytest.raises(HarnessError, match=problem) as caught:
         parse_list(text, "workers", cast)
     assert "\n" not in str(caught.value) and "--workers" in str(caught.value)
+
+
+def test_a_changed_scenario_file_is_not_served_from_saved_runs(tmp_path: Path) -> None:
+    """Runs saved from an older version of the scenario file are run again, not reused."""
+    scenario = tmp_path / "world.toml"
+    scenario.write_text('name = "world"\n[dataset]\nconversations = 30\n[activity]\nactive = 3\n')
+    plan = SweepPlan(scenario=str(scenario), strategies=("client-filter",), fanouts=("threads",), workers=(2,))
+    out = tmp_path / "out"
+    first, _ = execute(plan, out, jobs=1)
+    scenario.write_text('name = "world"\n[dataset]\nconversations = 30\n[activity]\nactive = 6\n')
+    second, _ = execute(plan, out, jobs=1)
+    assert (first[0]["conversations_expected"], second[0]["conversations_expected"]) == (3, 6)
