@@ -14,7 +14,14 @@ from strategies.effects import FanOut, SyncGen
 from strategies.paging import paginate
 from strategies.steps import store_conversations
 
-__all__ = ["ClientClockBookmark", "EarlyStopOnCreatedAt", "NewestSeenBookmark", "StrictCutoff", "client_clock"]
+__all__ = [
+    "ClientClockBookmark",
+    "EarlyStopOnCreatedAt",
+    "NewestSeenBookmark",
+    "StrictCutoff",
+    "Unplanted",
+    "client_clock",
+]
 
 
 def _fetch_messages(ctx: SyncContext, account: str, conversation_id: int, newest: list[int]) -> SyncGen:
@@ -56,6 +63,12 @@ class _Listing(Strategy):
         newest: list[int] = []
         yield FanOut([_fetch_messages(ctx, account, cid, newest) for cid in fresh])
         yield Write("bookmark", account, [{"value": self.bookmark(ctx, started_ms, newest, cutoff)}])
+
+
+class Unplanted(_Listing):
+    """The shape every planted strategy shares, with nothing planted: client-filter's logic, written again."""
+
+    name = "planted-nothing"
 
 
 class StrictCutoff(_Listing):

@@ -4,7 +4,8 @@ Each planted strategy (strategies_planted.py) is registered for the test only, n
 built-ins, and run by the real runner. `hypothesis.find` searches worlds within the correct
 strategy's stated assumptions for one where a quiet sync owes the store something (the
 property test_no_miss.py holds the built-ins to), within a bounded number of examples, and
-shrinks it. The shrunk world must be tiny, and the correct strategy must miss nothing on it.
+shrinks it. The shrunk world must be tiny, and on it neither the correct built-in nor the planted
+strategy's own shape without its planted line may miss anything.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.properties.strategies_planted import (
     EarlyStopOnCreatedAt,
     NewestSeenBookmark,
     StrictCutoff,
+    Unplanted,
     client_clock,
 )
 from tests.properties.worlds import STATED, Case, cases
@@ -30,7 +32,7 @@ from tests.properties.worlds import STATED, Case, cases
 #: examples find() may try before it must have found a counterexample (shrinking comes after;
 #: the explain phase, which only words a failure report, is skipped)
 SEARCH = settings(
-    max_examples=300,
+    max_examples=1500,
     deadline=None,
     derandomize=True,
     database=None,
@@ -70,7 +72,7 @@ PLANTED = [
         Planted(EarlyStopOnCreatedAt, "client-filter", small(), (1, 2, 1)), id="early-stop-on-a-key-not-sorted-by"
     ),
     pytest.param(
-        Planted(NewestSeenBookmark, "client-filter", timelines, (1, 2, 3)), id="bookmark-is-newest-record-seen"
+        Planted(NewestSeenBookmark, "client-filter", timelines, (1, 4, 3)), id="bookmark-is-newest-record-seen"
     ),
     pytest.param(
         Planted(None, "client-filter", st.tuples(timelines, st.sampled_from([1.0, 5.0, 30.0])), (1, 1, 2)),
@@ -91,7 +93,7 @@ def runner_for(planted: Planted) -> Callable[[Any], tuple[Case, type[Strategy]]]
 
 @pytest.mark.parametrize("planted", PLANTED)
 def test_hypothesis_finds_and_shrinks_the_planted_bug(planted: Planted) -> None:
-    """Within 300 examples hypothesis finds a world the planted strategy under-syncs, shrunk to a handful of records."""
+    """Within 1,500 examples hypothesis finds a world the planted strategy under-syncs, shrunk to a handful of records."""
     split = runner_for(planted)
 
     def broken(example: Any) -> bool:
@@ -107,3 +109,5 @@ def test_hypothesis_finds_and_shrinks_the_planted_bug(planted: Planted) -> None:
     assert scenario.dataset.conversations <= conversations, case.describe()
     assert len(scenario.sync_times) <= syncs, case.describe()
     assert not owes(case, planted.correct), f"{planted.correct} fails too: {case.describe()}"
+    with registered(Unplanted):
+        assert not owes(case, Unplanted.name), f"the strategy fails without the planted line: {case.describe()}"

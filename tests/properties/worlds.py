@@ -21,6 +21,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from bench.api.signals import SIGNALS
 from bench.scenario import Scenario
 from strategies import FANOUTS, Options
 
@@ -41,9 +42,6 @@ def _pick(*values: Any) -> st.SearchStrategy[Any]:
     return st.sampled_from(values)
 
 
-SIGNALS = ("retry-after", "retry-after-date", "bare", "x-ratelimit", "ietf", "usage-400", "usage-403")
-
-
 @dataclass(frozen=True)
 class Assumptions:
     """What a strategy's docstring says it needs, beyond a listing that does not change while it
@@ -54,7 +52,8 @@ class Assumptions:
     lookback_covers_lateness: bool = False  # --lookback >= late_arrival_s + clock_skew_s
 
 
-#: each built-in strategy's stated assumptions (see its docstring)
+#: each built-in strategy's stated assumptions (see its docstring; client-filter compares lastMessageAt
+#: with the bookmark, which holds the lookback, so it needs the lookback since-incremental states)
 STATED: dict[str, Assumptions] = {
     "full-pagination": Assumptions(),
     "client-filter": Assumptions(lookback_covers_lateness=True),
