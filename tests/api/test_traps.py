@@ -26,50 +26,48 @@ BASE: dict[str, Any] = {
 }
 
 
-class StrictCutoff(ClientFilter):
+class NaiveListing(ClientFilter):
+    """client-filter's shape written the naive way; subclasses plant one mistake each."""
+
+    def fresh(self, ctx: SyncContext, conversation: dict[str, Any], cutoff: int) -> bool:
+        return ctx.profile.parse_ts(conversation["lastMessageAt"]) >= cutoff
+
+    def last_page(self, ctx: SyncContext, page: list[dict[str, Any]], offset: int, count: int) -> bool:
+        return not page or offset >= count
+
+    def sync_account(self, ctx: SyncContext, account: str, started_ms: int) -> SyncGen:
+        cutoff = ctx.store.bookmark(account) or 0
+        keep: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            path = ctx.profile.conversations.format(account=account)
+            response = yield Call("GET", path, {"limit": ctx.page_size, "offset": offset})
+            body = ctx.profile.body(response)
+            keep += [c for c in body["result"] if self.fresh(ctx, c, cutoff)]
+            offset += len(body["result"])
+            if self.last_page(ctx, body["result"], offset, body["count"]):
+                break
+        yield from store_conversations(ctx, account, keep)
+        yield FanOut([fetch_messages(ctx, account, c["id"]) for c in keep])
+        yield from store_bookmark(ctx, account, started_ms)
+
+
+class StrictCutoff(NaiveListing):
     """Planted bug: keeps conversations with lastMessageAt strictly after the bookmark."""
 
     name = "planted-strict-cutoff"
 
-    def sync_account(self, ctx: SyncContext, account: str, started_ms: int) -> SyncGen:
-        cutoff = ctx.store.bookmark(account) or 0
-        keep: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            response = yield Call(
-                "GET", ctx.profile.conversations.format(account=account), {"limit": ctx.page_size, "offset": offset}
-            )
-            body = ctx.profile.body(response)
-            keep += [c for c in body["result"] if ctx.profile.parse_ts(c["lastMessageAt"]) > cutoff]
-            offset += len(body["result"])
-            if not body["result"] or offset >= body["count"]:
-                break
-        yield from store_conversations(ctx, account, keep)
-        yield FanOut([fetch_messages(ctx, account, c["id"]) for c in keep])
-        yield from store_bookmark(ctx, account, started_ms)
+    def fresh(self, ctx: SyncContext, conversation: dict[str, Any], cutoff: int) -> bool:
+        return ctx.profile.parse_ts(conversation["lastMessageAt"]) > cutoff
 
 
-class StopOnShortPage(ClientFilter):
+class StopOnShortPage(NaiveListing):
     """Planted bug: takes a page shorter than the limit to be the last one."""
 
     name = "planted-short-page-stop"
 
-    def sync_account(self, ctx: SyncContext, account: str, started_ms: int) -> SyncGen:
-        cutoff = ctx.store.bookmark(account) or 0
-        keep: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            response = yield Call(
-                "GET", ctx.profile.conversations.format(account=account), {"limit": ctx.page_size, "offset": offset}
-            )
-            page = ctx.profile.body(response)["result"]
-            keep += [c for c in page if ctx.profile.parse_ts(c["lastMessageAt"]) >= cutoff]
-            offset += len(page)
-            if len(page) < ctx.page_size:
-                break
-        yield from store_conversations(ctx, account, keep)
-        yield FanOut([fetch_messages(ctx, account, c["id"]) for c in keep])
-        yield from store_bookmark(ctx, account, started_ms)
+    def last_page(self, ctx: SyncContext, page: list[dict[str, Any]], offset: int, count: int) -> bool:
+        return len(page) < ctx.page_size
 
 
 @pytest.fixture
