@@ -259,23 +259,41 @@ def run_command(
     began = time.perf_counter()
     result = run(spec)
     host = host_figures(time.perf_counter() - began)
+    title = f"{strategy} / {fanout.value} x{workers} on {world.name}"
+    report_run(
+        result, host, out=out, worlds=[world], trace=trace, title=title, table=_row_table(result.rows), as_json=as_json
+    )
+
+
+def report_run(
+    result: Any,
+    host: dict[str, Any],
+    *,
+    out: Path | None,
+    worlds: list[Any],
+    trace: Path | None,
+    title: str,
+    table: Table,
+    as_json: bool,
+) -> None:
+    """Write a run's files, print it (JSON or a table with its misses), and exit 1 if a sync failed."""
     if out is not None:
-        _write_results(out, result.rows, [world], host)
+        _write_results(out, result.rows, worlds, host)
     if trace is not None:
         from bench.plots import timeline
 
         atomic_write(trace, trace_csv(result.trace))
-        timeline(
-            result.trace, trace.with_suffix(".png"), title=f"{strategy} / {fanout.value} x{workers} on {world.name}"
-        )
+        timeline(result.trace, trace.with_suffix(".png"), title=title)
     if as_json:
         typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
     else:
         console = Console()
-        console.print(_row_table(result.rows))
+        console.print(table)
         for r in result.rows:
             if r["error"]:
                 console.print(f"[red]failed:[/red] {r['error']}")
+            if r.get("note"):
+                console.print(r["note"])
             for miss in r["missed"]:
                 console.print(f"missed conversation {miss['id']}: {miss['reason']}")
         console.print(f"host: {host['host_seconds']:.2f} s, peak memory {host['peak_memory_mib']:.0f} MiB")

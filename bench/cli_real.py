@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.cli import ForceOpt, ScenarioOpt, SeedOpt, _write_results, app
-from bench.output import HarnessError, atomic_write, host_figures, json_text, prepare_out, trace_csv
+from bench.cli import ForceOpt, ScenarioOpt, SeedOpt, app, report_run
+from bench.output import HarnessError, atomic_write, host_figures, json_text, prepare_out
 from bench.scenario import Scenario, load_scenario
 from bench.sweep import parse_list
 from strategies import ApiProfile, Options, UnknownStrategy, available
@@ -145,27 +145,11 @@ def run_over_sockets(
     began = time.perf_counter()
     result = run_real(RunSpec(scen, strategy, fanout, options), base_url, world=world, profile=api_profile, token=token)
     host = host_figures(time.perf_counter() - began)
-    if out is not None:
-        _write_results(out, result.rows, [world.scenario] if world is not None else [], host)
-    if trace is not None:
-        from bench.plots import timeline
-
-        atomic_write(trace, trace_csv(result.trace))
-        timeline(result.trace, trace.with_suffix(".png"), title=f"{strategy} / {fanout} x{options.workers} (real)")
-    if as_json:
-        typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
-    else:
-        console = Console()
-        console.print(_real_table(result.rows))
-        for r in result.rows:
-            if r["error"]:
-                console.print(f"[red]failed:[/red] {r['error']}")
-            if r.get("note"):
-                console.print(r["note"])
-            for miss in r["missed"]:
-                console.print(f"missed conversation {miss['id']}: {miss['reason']}")
-    if any(r["status"] != "ok" for r in result.rows):
-        sys.exit(1)
+    worlds = [world.scenario] if world is not None else []
+    title = f"{strategy} / {fanout} x{options.workers} (real)"
+    report_run(
+        result, host, out=out, worlds=worlds, trace=trace, title=title, table=_real_table(result.rows), as_json=as_json
+    )
 
 
 # -- fidelity ---------------------------------------------------------------------------------
