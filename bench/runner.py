@@ -18,9 +18,29 @@ from bench.metrics import measure
 from bench.scenario import Scenario, scenario_hash
 from bench.store import SqliteStore
 from bench.transport import AsyncSimTransport, SimTransport, TraceEntry
-from strategies import FANOUTS, ApiProfile, Options, SyncContext, get_strategy, run_async, run_sequential, run_threads
+from strategies import (
+    FANOUTS,
+    ApiProfile,
+    Options,
+    Strategy,
+    SyncContext,
+    get_strategy,
+    run_async,
+    run_sequential,
+    run_threads,
+)
 
-__all__ = ["BASE_URL", "MAX_WORKERS", "RunSpec", "RunResult", "SyncState", "results_document", "run"]
+__all__ = [
+    "BASE_URL",
+    "MAX_WORKERS",
+    "RunSpec",
+    "RunResult",
+    "SyncDone",
+    "SyncState",
+    "results_document",
+    "run",
+    "sync_once",
+]
 
 BASE_URL = "http://api.sim"
 MAX_WORKERS = 1000
@@ -103,49 +123,90 @@ def run(spec: RunSpec, observe: Callable[[SyncState], None] | None = None) -> Ru
     carried: frozenset[int] = frozenset()
     for index, scheduled in enumerate(scenario.sync_times):
         clock.advance_to(max(scheduled, clock.now()))
-        start_t = clock.now()
         store.begin_sync()
         before = {account: store.bookmark(account) for account in world.accounts} if observe else {}
-        ctx = SyncContext(
-            clock=clock, store=store, options=opts, profile=profile, rng=random.Random(f"{scenario.seed}:{index}")
-        )
-        if spec.fanout == "async":
-            transport: SimTransport | AsyncSimTransport = AsyncSimTransport(api, clock)
-            client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
-            outcome = run_async(ctx, strategy.sync(ctx), client)
-        else:
-            transport = SimTransport(api, clock)
-            with httpx.Client(transport=transport, base_url=BASE_URL) as sync_client:
-                driver = run_threads if spec.fanout == "threads" else run_sequential
-                outcome = driver(ctx, strategy.sync(ctx), sync_client)
-        end_t = clock.now()
-        truth = truth_for(
-            world, since_t=None if strategy.full else since_t, start_t=start_t, end_t=end_t, carried=carried
-        )
-        row = spec.key(index) | measure(
+        done = sync_once(
             world=world,
-            truth=truth,
-            trace=transport.trace,
+            api=api,
+            clock=clock,
             store=store,
-            stats=outcome.stats,
-            start_t=start_t,
-            end_t=end_t,
-            peak_concurrency=transport.peak_in_flight,
-            connections=transport.connections,
-            since_t=None if strategy.full else since_t,
-            lookback_s=opts.lookback_s,
-            status="failed" if outcome.error else "ok",
-            error=outcome.error,
+            strategy=strategy,
+            fanout=spec.fanout,
+            options=opts,
+            profile=profile,
+            index=index,
+            since_t=since_t,
+            carried=carried,
         )
+        row = spec.key(index) | done.row
         rows.append(row)
         if observe is not None:
-            observe(SyncState(index, world, api, store, truth, before, row, end_t))
-        trace.extend(transport.trace)
-        stored = store.message_ids()
-        carried = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)
-        since_t = start_t if outcome.error is None else since_t
+            observe(SyncState(index, world, api, store, done.truth, before, row, done.end_t))
+        trace.extend(done.trace)
+        carried, since_t = done.carried, done.since_t
     store.close()
     return RunResult(rows, trace)
+
+
+@dataclass(frozen=True)
+class SyncDone:
+    """One sync's measured fields, its truth and trace, and what the next sync inherits."""
+
+    row: dict[str, Any]
+    truth: Truth
+    trace: list[TraceEntry]
+    end_t: float
+    carried: frozenset[int]  # messages owed and still not stored
+    since_t: float | None  # the next sync's window start: this sync's start, unless it failed
+
+
+def sync_once(
+    *,
+    world: World,
+    api: SimulatedAPI | FaultyAPI,
+    clock: VirtualClock,
+    store: SqliteStore,
+    strategy: Strategy,
+    fanout: str,
+    options: Options,
+    profile: ApiProfile,
+    index: int,
+    since_t: float | None,
+    carried: frozenset[int],
+) -> SyncDone:
+    """One sync from the clock's now: drive the strategy over httpx, then judge it against the truth."""
+    start_t = clock.now()
+    rng = random.Random(f"{world.scenario.seed}:{index}")
+    ctx = SyncContext(clock=clock, store=store, options=options, profile=profile, rng=rng)
+    if fanout == "async":
+        transport: SimTransport | AsyncSimTransport = AsyncSimTransport(api, clock)
+        outcome = run_async(ctx, strategy.sync(ctx), httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+    else:
+        transport = SimTransport(api, clock)
+        with httpx.Client(transport=transport, base_url=BASE_URL) as client:
+            driver = run_threads if fanout == "threads" else run_sequential
+            outcome = driver(ctx, strategy.sync(ctx), client)
+    end_t = clock.now()
+    window = None if strategy.full else since_t
+    truth = truth_for(world, since_t=window, start_t=start_t, end_t=end_t, carried=carried)
+    row = measure(
+        world=world,
+        truth=truth,
+        trace=transport.trace,
+        store=store,
+        stats=outcome.stats,
+        start_t=start_t,
+        end_t=end_t,
+        peak_concurrency=transport.peak_in_flight,
+        connections=transport.connections,
+        since_t=window,
+        lookback_s=options.lookback_s,
+        status="failed" if outcome.error else "ok",
+        error=outcome.error,
+    )
+    stored = store.message_ids()
+    still_owed = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)
+    return SyncDone(row, truth, transport.trace, end_t, still_owed, start_t if outcome.error is None else since_t)
 
 
 def results_document(rows: list[dict[str, Any]], scenarios: list[Scenario]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import functools
 import importlib.metadata
 import math
 import os
-import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,19 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-import httpx
 from hypothesis import settings
 
 import bench.runner
 import strategies.registry
 from bench.api import SimulatedAPI
 from bench.clock import VirtualClock
-from bench.dataset import Conversation, Message, Truth, World, generate, truth_for
-from bench.metrics import measure
+from bench.dataset import Conversation, Message, Truth, World, generate
 from bench.scenario import RateLimit, Scenario
 from bench.store import SqliteStore
-from bench.transport import AsyncSimTransport, SimTransport, TraceEntry
-from strategies import ApiProfile, Options, Strategy, SyncContext, get_strategy, run_async, run_sequential, run_threads
+from bench.transport import TraceEntry
+from strategies import ApiProfile, Options, Strategy, get_strategy
 from tests.properties.worlds import Case
 
 __all__ = [
@@ -399,50 +396,21 @@ class Session:
         start_t = clock.now()
         store.begin_sync()
         before = {a: store.bookmark(a) for a in self.world.accounts}
-        ctx = SyncContext(
+        done = bench.runner.sync_once(
+            world=self.world,
+            api=api,
             clock=clock,
             store=store,
+            strategy=strategy,
+            fanout=fanout,
             options=options,
             profile=self.profile,
-            rng=random.Random(f"{self.scenario.seed}:{index}"),
-        )
-        transport: SimTransport | AsyncSimTransport
-        if fanout == "async":
-            transport = AsyncSimTransport(api, clock)
-            outcome = run_async(
-                ctx, strategy.sync(ctx), httpx.AsyncClient(transport=transport, base_url=bench.runner.BASE_URL)
-            )
-        else:
-            transport = SimTransport(api, clock)
-            with httpx.Client(transport=transport, base_url=bench.runner.BASE_URL) as client:
-                driver = run_threads if fanout == "threads" else run_sequential
-                outcome = driver(ctx, strategy.sync(ctx), client)
-        end_t = clock.now()
-        truth = truth_for(
-            self.world,
-            since_t=None if strategy.full else self.since_t,
-            start_t=start_t,
-            end_t=end_t,
+            index=index,
+            since_t=self.since_t,
             carried=self.carried,
         )
-        row = measure(
-            world=self.world,
-            truth=truth,
-            trace=transport.trace,
-            store=store,
-            stats=outcome.stats,
-            start_t=start_t,
-            end_t=end_t,
-            peak_concurrency=transport.peak_in_flight,
-            connections=transport.connections,
-            since_t=None if strategy.full else self.since_t,
-            lookback_s=options.lookback_s,
-            status="failed" if outcome.error else "ok",
-            error=outcome.error,
-        )
-        stored = store.message_ids()
-        self.carried = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)
-        self.since_t = start_t if outcome.error is None else self.since_t
+        row, end_t = done.row, done.end_t
+        self.carried, self.since_t = done.carried, done.since_t
         step = Step(
             index,
             row,

@@ -93,7 +93,7 @@ def runner_for(planted: Planted) -> Callable[[Any], tuple[Case, type[Strategy]]]
 
 @pytest.mark.parametrize("planted", PLANTED)
 def test_hypothesis_finds_and_shrinks_the_planted_bug(planted: Planted) -> None:
-    """Within 1,500 examples hypothesis finds a world the planted strategy under-syncs, shrunk to a handful of records."""
+    """Within 1,500 examples hypothesis finds a world the planted strategy under-syncs, shrunk to a few records."""
     split = runner_for(planted)
 
     def broken(example: Any) -> bool:
