@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, conversation_id INTEGER NOT NULL,
-    sent_at INTEGER NOT NULL, body TEXT NOT NULL
+    sent_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted INTEGER NOT NULL, body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bookmarks (account TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -38,9 +38,19 @@ _UPSERT = {
         lambda account, r: (r["id"], account, r["reservation_id"], r["last_message_at"]),
     ),
     "messages": (
-        "INSERT INTO messages (id, account, conversation_id, sent_at, body) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET body = excluded.body, sent_at = excluded.sent_at",
-        lambda account, r: (r["id"], account, r["conversation_id"], r["sent_at"], r["body"]),
+        "INSERT INTO messages (id, account, conversation_id, sent_at, updated_at, deleted, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET body = excluded.body, sent_at = excluded.sent_at, "
+        "updated_at = excluded.updated_at, deleted = excluded.deleted WHERE excluded.updated_at >= updated_at",
+        lambda account, r: (
+            r["id"],
+            account,
+            r["conversation_id"],
+            r["sent_at"],
+            r.get("updated_at", r["sent_at"]),
+            int(r.get("deleted", False)),
+            r["body"],
+        ),
     ),
     "bookmark": (
         "INSERT INTO bookmarks (account, value) VALUES (?, ?) "
@@ -113,6 +123,11 @@ class SqliteStore:
     def message_ids(self) -> set[int]:
         with self._lock:
             return {r[0] for r in self.db.execute("SELECT id FROM messages")}
+
+    def message_versions(self) -> dict[int, tuple[int, bool]]:
+        """Every stored message's last edit (epoch ms) and whether it is deleted."""
+        with self._lock:
+            return {r[0]: (r[1], bool(r[2])) for r in self.db.execute("SELECT id, updated_at, deleted FROM messages")}
 
     def conversation_ids(self) -> set[int]:
         with self._lock:

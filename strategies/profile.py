@@ -138,11 +138,17 @@ class ApiProfile:
         }
 
     def message(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """A message in the store's shape; `updated_at` is its last edit (or its sending) and a
+        deleted message is a tombstone, stored as deleted so a later reader knows it is gone."""
+        sent = self.parse_ts(raw["sentAt"])
+        edited = raw.get("editedAt")
         return {
             "id": raw["id"],
             "conversation_id": raw["conversationId"],
-            "sent_at": self.parse_ts(raw["sentAt"]),
-            "body": raw.get("body", ""),
+            "sent_at": sent,
+            "updated_at": self.parse_ts(edited) if edited else sent,
+            "deleted": bool(raw.get("deleted", False)),
+            "body": raw.get("body") or "",
         }
 
     def updated_on(self, reservation: dict[str, Any]) -> int:
