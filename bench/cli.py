@@ -223,8 +223,22 @@ def run_command(
     clock: Annotated[ClockKind, typer.Option("--clock", help="virtual: in-process; real: wall.")] = ClockKind.virtual,
     profile: Annotated[Path | None, typer.Option("--profile", help="API profile TOML (with --base-url).")] = None,
     token_env: Annotated[str | None, typer.Option("--token-env", help="Variable holding the API token.")] = None,
+    cassette: Annotated[
+        Path | None, typer.Option("--cassette", help="Replay this recording (syncbench record) on the virtual clock.")
+    ] = None,
 ) -> None:
     """Run one strategy's syncs and report time, calls, throttling and coverage."""
+    if cassette is not None:
+        from bench.cli_cassette import replay_command
+
+        if any(v is not None for v in (scenario, seed, base_url, profile, token_env)) or clock is not ClockKind.virtual:
+            raise HarnessError("--cassette replays a recording: it takes no --scenario, --seed or real-API options")
+        opts = _options(
+            workers, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback, adaptive
+        )
+        return replay_command(
+            cassette, strategy, fanout.value, opts, as_json=as_json, out=out, force=force, trace=trace
+        )
     if base_url is not None or clock is not ClockKind.virtual or profile is not None or token_env is not None:
         from bench.cli_real import run_over_sockets
 
@@ -438,3 +452,4 @@ def strategies_command() -> None:
 
 # Commands defined in their own modules register themselves on `app` when imported.
 from bench import cli_decide, cli_faults, cli_real, cli_scale, cli_selftest  # noqa: E402,F401,I001
+from bench import cli_cassette  # noqa: E402,F401,I001

@@ -138,7 +138,11 @@ def run_over_sockets(
     token = read_token(token_env)
     world = generate(load_scenario(scenario, seed)) if scenario is not None else None
     scen = world.scenario if world is not None else Scenario(name="remote")
-    api_profile = ApiProfile(pagination=scen.dialect.pagination, page_size=scen.dialect.page_size)
+    api_profile = ApiProfile(
+        pagination=scen.dialect.pagination,
+        page_size=scen.dialect.page_size,
+        since_format=scen.dialect.since_format,
+    )
     if profile is not None:
         api_profile = load_profile(profile, api_profile)
     check_base_url(base_url)

@@ -10,10 +10,20 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from bench.scenario import Scenario
 
-__all__ = ["Conversation", "Message", "Reservation", "Truth", "World", "generate", "truth_for"]
+__all__ = ["Change", "Conversation", "Message", "Reservation", "Truth", "World", "generate", "truth_for"]
+
+
+class Change(NamedTuple):
+    """An edit or the deletion of a message."""
+
+    visible_t: float  # when the API starts showing it
+    edited_ms: int  # the `editedAt` the API shows
+    deleted: bool
+    bumps: bool  # whether it moved its reservation's updatedOn
 
 
 @dataclass(slots=True)
@@ -23,6 +33,20 @@ class Message:
     sent_ms: int  # the timestamp the API shows
     visible_t: float  # when the API starts showing it (later than sent_ms for late records)
     bumps: bool = True  # whether it moved its reservation's updatedOn
+    changes: list[Change] = field(default_factory=list)  # later edits and the deletion, in time order
+
+    def version_at(self, t: float) -> tuple[int, bool] | None:
+        """(editedAt ms, deleted) of the last change visible at `t`; None while it is unchanged."""
+        last = None
+        for change in self.changes:
+            if change.visible_t > t:
+                break
+            last = (change.edited_ms, change.deleted)
+        return last
+
+    def active_in(self, lo: float, hi: float) -> bool:
+        """Whether it appeared, or changed, in [lo, hi]."""
+        return lo <= self.visible_t <= hi or any(lo <= c.visible_t <= hi for c in self.changes)
 
 
 @dataclass(slots=True)
@@ -64,6 +88,29 @@ class Truth:
     conversations: dict[int, frozenset[int]]  # conversation id -> required message ids
     #: conversations with nothing new in the sync's window by the end of the sync
     quiet: frozenset[int]
+    #: required messages edited or deleted by the sync's start: id -> (editedAt ms, deleted)
+    versions: dict[int, tuple[int, bool]] = field(default_factory=dict)
+
+    def held(self, stored: dict[int, tuple[int, bool]]) -> set[int]:
+        """The required messages the store holds as they were at the sync's start, or newer: present,
+        and at least as new as their last edit; a deleted one is held when stored as deleted, or never stored."""
+        held = set()
+        for ids in self.conversations.values():
+            for mid in ids:
+                want, have = self.versions.get(mid), stored.get(mid)
+                if want is None:
+                    ok = have is not None
+                elif want[1]:
+                    ok = have is None or have[1]
+                else:
+                    ok = have is not None and have[0] >= want[0]
+                if ok:
+                    held.add(mid)
+        return held
+
+    def owed(self, stored: dict[int, tuple[int, bool]]) -> frozenset[int]:
+        """Required messages the store does not hold as required: the next sync owes them."""
+        return frozenset(mid for ids in self.conversations.values() for mid in ids) - self.held(stored)
 
     @property
     def messages(self) -> int:
@@ -119,6 +166,20 @@ class _Builder:
         if conv.reservation_id is not None and bumps:
             self.reservations[conv.reservation_id].updates.append((visible_t, sent_ms))
 
+    def change(self, conv: Conversation, msg: Message, at_ms: int, *, deleted: bool) -> None:
+        """An edit or a deletion at `at_ms`; like a new message it moves the conversation's
+        lastMessageAt and, unless the `unbumped` trap holds it back, the reservation's updatedOn."""
+        at_ms = _precise(at_ms, self.precision)
+        stamp = at_ms
+        if self.traps.late_arrival_s or self.traps.clock_skew_s:
+            late = self.trap_rng.uniform(0, self.traps.late_arrival_s) + self.traps.clock_skew_s
+            stamp = _precise(at_ms - int(late * 1000), self.precision)
+        stamp = max(stamp, msg.sent_ms, msg.changes[-1].edited_ms if msg.changes else 0)
+        bumps = not self.traps.unbumped or self.trap_rng.random() >= self.traps.unbumped
+        msg.changes.append(Change(self.visible(at_ms), stamp, deleted, bumps))
+        if conv.reservation_id is not None and bumps:
+            self.reservations[conv.reservation_id].updates.append((self.visible(at_ms), stamp))
+
     def touch(self, conv: Conversation, ms: int) -> None:
         """Update the conversation's reservation without a message."""
         ms = _precise(ms, self.precision)
@@ -138,6 +199,10 @@ def _generate_cached(scenario_json: str) -> World:
 
 def build_world(scenario: Scenario) -> World:
     """Build the world: history, activity since the cutoff, and every sync's activity timeline."""
+    if scenario.literal is not None:  # records written out (an imported recording), not generated
+        from bench.literal import build_world as literal_world
+
+        return literal_world(scenario)
     rng = random.Random(scenario.seed)
     ds, act = scenario.dataset, scenario.activity
     start_ms = scenario.start_ms
@@ -169,6 +234,7 @@ def build_world(scenario: Scenario) -> World:
         active_ids = {c.id for c in active}
         for conv in rng.sample([c for c in booked if c.id not in active_ids], act.reservation_only):
             build.touch(conv, rng.randrange(recent_ms, start_ms - 1000))
+        _edits(build, rng, convs, recent_ms, start_ms - 1000, act.edited, act.deleted)
         _during(build, rng, convs, 0.0, act.during_sync, act.during_sync_window_s)
         _account_traps(build, active, booked, cutoff_ms, unsorted)
 
@@ -189,6 +255,7 @@ def build_world(scenario: Scenario) -> World:
             booked = [c for c in convs if c.reservation_id is not None]
             for conv in rng.sample(booked, min(nxt.reservation_only, len(booked))):
                 build.touch(conv, rng.randrange(lo_ms, hi_ms))
+            _edits(build, rng, convs, lo_ms, hi_ms, nxt.edited_messages, nxt.deleted_messages)
             _during(build, rng, convs, sync_times[k], nxt.during_sync, nxt.during_sync_window_s)
 
     for conv in build.conversations.values():
@@ -229,6 +296,20 @@ def _account_traps(
             unsorted[1].add(rid)
 
 
+def _edits(
+    build: _Builder, rng: random.Random, convs: list[Conversation], lo_ms: int, hi_ms: int, edited: int, deleted: int
+) -> None:
+    """Edit `edited` and delete `deleted` distinct messages, visible before `lo_ms`, between then and `hi_ms`."""
+    if not (edited or deleted):
+        return  # no draws: scenarios without edits keep their worlds
+    before = build.visible(lo_ms)
+    candidates = [
+        (c, m) for c in convs for m in c.messages if m.visible_t < before and not (m.changes and m.changes[-1].deleted)
+    ]
+    for i, (conv, msg) in enumerate(rng.sample(candidates, min(edited + deleted, len(candidates)))):
+        build.change(conv, msg, rng.randrange(lo_ms, hi_ms), deleted=i >= edited)
+
+
 def _during(
     build: _Builder, rng: random.Random, convs: list[Conversation], at_t: float, count: int, window: tuple[float, float]
 ) -> None:
@@ -251,11 +332,19 @@ def truth_for(
     """
     required: dict[int, frozenset[int]] = {}
     quiet: set[int] = set()
+    versions: dict[int, tuple[int, bool]] = {}
     lo = float("-inf") if since_t is None else since_t
     for conv in world.conversations.values():
-        wanted = frozenset(m.id for m in conv.messages if (lo <= m.visible_t <= start_t) or m.id in carried)
+        wanted = frozenset(
+            m.id
+            for m in conv.messages
+            if (lo <= m.visible_t <= start_t) or m.id in carried or (m.changes and m.active_in(lo, start_t))
+        )
         if wanted:
             required[conv.id] = wanted
-        elif not any(lo <= m.visible_t <= end_t for m in conv.messages):
+            for m in conv.messages:
+                if m.changes and m.id in wanted and (version := m.version_at(start_t)) is not None:
+                    versions[m.id] = version
+        elif not any(m.active_in(lo, end_t) for m in conv.messages):
             quiet.add(conv.id)
-    return Truth(required, frozenset(quiet))
+    return Truth(required, frozenset(quiet), versions)

@@ -152,7 +152,7 @@ def _bookmark_check(state: SyncState, out: list[dict[str, Any]]) -> None:
     is permanent. (One with a message newer than the bookmark will be listed, and all its
     messages fetched, by the next sync.)
     """
-    stored = state.store.message_ids()
+    held = state.truth.held(state.store.message_versions())
     world = state.world
     advanced, behind = [], set()
     for account in world.accounts:
@@ -162,7 +162,7 @@ def _bookmark_check(state: SyncState, out: list[dict[str, Any]]) -> None:
         advanced.append(account)
         for cid, required in state.truth.conversations.items():
             conv = world.conversations[cid]
-            if conv.account != account or required <= stored:
+            if conv.account != account or required <= held:
                 continue
             newest = max((m.sent_ms for m in conv.messages if m.visible_t <= state.end_t), default=0)
             if after is not None and newest < after:

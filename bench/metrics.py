@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.dataset import Message, Truth, World
 from bench.store import SqliteStore
@@ -57,22 +57,26 @@ def diagnose(
     trace: list[TraceEntry],
     since_t: float | None,
     lookback_s: float = 0.0,
+    stale: str | None = None,
 ) -> str:
-    """Why an expected conversation is missing: the trap or mechanism that lost it, causes before symptoms."""
+    """Why an expected conversation is missing: the trap or mechanism that lost it, causes before symptoms.
+
+    `stale` names the symptom when every message it lacks is stored in an older version."""
     conv = world.conversations[cid]
     scenario = world.scenario
     start_ms = scenario.start_ms
-    new = [m for m in conv.messages if m.id in required]
+    new = [e for m in conv.messages if m.id in required for e in _events(m, since_t)]
+    incomplete = stale or "messages-incomplete: the conversation is stored but some of its new messages are not"
     since_ms = None if since_t is None else start_ms + round(since_t * 1000)
     if since_ms is not None and since_t is not None:
         lookback_ms = round(lookback_s * 1000)
 
-        def late(m: Message) -> bool:
+        def late(e: _Event) -> bool:
             """Stamped before the bookmark that should have caught it; for a miss carried from an
             earlier sync, later than the lookback could cover."""
-            lateness = start_ms + m.visible_t * 1000 - m.sent_ms
-            if m.visible_t >= since_t:
-                return lateness > 1000 and m.sent_ms < since_ms - lookback_ms
+            lateness = start_ms + e.visible_t * 1000 - e.stamp_ms
+            if e.visible_t >= since_t:
+                return lateness > 1000 and e.stamp_ms < since_ms - lookback_ms
             return lateness > 1000 + lookback_ms
 
         if any(late(m) for m in new):
@@ -95,12 +99,12 @@ def diagnose(
             "unsorted-listing: the server listed it (or its reservation) among older records, "
             "so early stop never reached it"
         )
-    if "reservations" in endpoints and conv.reservation_id is not None and new and not any(m.bumps for m in new):
-        return "reservation-not-updated: its new messages did not bump the reservation's updatedOn"
-    if cid in store_ids and cid in fetched:
-        return "messages-incomplete: the conversation is stored but some of its new messages are not"
+    if "reservations" in endpoints and conv.reservation_id is not None and new and not any(e.bumps for e in new):
+        return "reservation-not-updated: its new messages (or edits) did not bump the reservation's updatedOn"
+    if stale or (cid in store_ids and cid in fetched):
+        return incomplete
     if cid in listed:
-        if since_ms is not None and new and max(m.sent_ms for m in new) == since_ms:
+        if since_ms is not None and new and max(e.stamp_ms for e in new) == since_ms:
             return "cutoff-tie: its lastMessageAt equals the bookmark and was compared with a strict >"
         return "filtered-out: listed, but its lastMessageAt was judged older than the bookmark"
     listings = [e for e in trace if e.endpoint == "conversations" and not e.throttled]
@@ -108,14 +112,40 @@ def diagnose(
         return "no-reservation: the conversation has no reservation and no conversation listing was read"
     if listings:
         first, last = min(e.start for e in listings), max(e.end for e in listings)
-        if any(first < m.visible_t <= last for c in world.conversations.values() for m in c.messages):
+        if any(first < m.visible_t <= last or m.changes and m.active_in(first, last) for m in world.messages()):
             return "shifted-between-pages: the listing changed while it was paged with offsets"
         if scenario.traps.short_pages:
             return "short-page: paging stopped early, and this API returns short pages that are not the last"
         return "early-stop: the listing stopped before reaching it"
     if cid in store_ids:
-        return "messages-incomplete: the conversation is stored but some of its new messages are not"
+        return incomplete
     return "never-requested: no call of the sync could have returned it"
+
+
+def _stale(lacking: frozenset[int], truth: Truth, stored: dict[int, tuple[int, bool]]) -> str | None:
+    """Why a conversation is incomplete when every message it lacks is stored, but as an older version."""
+    if not lacking or any(mid not in stored for mid in lacking):
+        return None
+    if any(truth.versions[mid][1] for mid in lacking):
+        return "deletion-not-seen: a message deleted since the bookmark is still stored as live"
+    return "edit-not-seen: a message edited since the bookmark is stored as it was before the edit"
+
+
+class _Event(NamedTuple):
+    """A message's arrival or one of its edits, as the API stamped it."""
+
+    visible_t: float
+    stamp_ms: int
+    bumps: bool
+
+
+def _events(m: Message, since_t: float | None) -> list[_Event]:
+    """What made `m` required: its arrival and edits in the sync's window; for a message
+    carried from an earlier window, its latest event."""
+    events = [_Event(m.visible_t, m.sent_ms, m.bumps)]
+    events += [_Event(c.visible_t, c.edited_ms, c.bumps) for c in m.changes]
+    lo = -math.inf if since_t is None else since_t
+    return [e for e in events if e.visible_t >= lo] or events[-1:]
 
 
 def measure(
@@ -136,9 +166,10 @@ def measure(
 ) -> dict[str, Any]:
     """The measured fields of a result row for the sync that ran from `start_t` to `end_t`."""
     makespan = end_t - start_t
-    stored_msgs = store.message_ids()
+    stored_versions = store.message_versions()
+    held = truth.held(stored_versions)
     stored_convs = store.conversation_ids()
-    found = [cid for cid, msgs in truth.conversations.items() if cid in stored_convs and msgs <= stored_msgs]
+    found = [cid for cid, msgs in truth.conversations.items() if cid in stored_convs and msgs <= held]
     missing = sorted(set(truth.conversations) - set(found))
     fetched = {c for e in trace if e.endpoint == "messages" and e.status == 200 for c in e.conversations}
     phases: dict[str, list[tuple[float, float]]] = {}
@@ -168,7 +199,16 @@ def measure(
         "missed": [
             {
                 "id": cid,
-                "reason": diagnose(cid, truth.conversations[cid], world, stored_convs, trace, since_t, lookback_s),
+                "reason": diagnose(
+                    cid,
+                    truth.conversations[cid],
+                    world,
+                    stored_convs,
+                    trace,
+                    since_t,
+                    lookback_s,
+                    _stale(truth.conversations[cid] - held, truth, stored_versions),
+                ),
             }
             for cid in missing
         ],
@@ -176,7 +216,7 @@ def measure(
         "ahead": len(fetched - truth.quiet - set(truth.conversations)),
         "duplicates": store.duplicates,
         "messages_expected": messages_expected,
-        "messages_stored": sum(len(msgs & stored_msgs) for msgs in truth.conversations.values()),
+        "messages_stored": sum(len(msgs & held) for msgs in truth.conversations.values()),
         "coverage": r6(len(found) / len(truth.conversations)) if truth.conversations else 1.0,
         "lower_bound_s": r6(lower),
         "efficiency": r6(lower / makespan) if makespan > 0 and lower > 0 else 0.0,

@@ -116,7 +116,11 @@ def run(spec: RunSpec, observe: Callable[[SyncState], None] | None = None) -> Ru
     if world.cutoff_ms is not None:  # the previous sync stored its start minus the lookback
         for account in world.accounts:
             store.set_bookmark(account, world.cutoff_ms - int(opts.lookback_s * 1000))
-    profile = ApiProfile(pagination=scenario.dialect.pagination, page_size=scenario.dialect.page_size)
+    profile = ApiProfile(
+        pagination=scenario.dialect.pagination,
+        page_size=scenario.dialect.page_size,
+        since_format=scenario.dialect.since_format,
+    )
     rows: list[dict[str, Any]] = []
     trace: list[TraceEntry] = []
     since_t = None if world.cutoff_ms is None else (world.cutoff_ms - scenario.start_ms) / 1000
@@ -204,8 +208,7 @@ def sync_once(
         status="failed" if outcome.error else "ok",
         error=outcome.error,
     )
-    stored = store.message_ids()
-    still_owed = frozenset(m for ids in truth.conversations.values() for m in ids if m not in stored)
+    still_owed = truth.owed(store.message_versions())
     return SyncDone(row, truth, transport.trace, end_t, still_owed, start_t if outcome.error is None else since_t)
 
 

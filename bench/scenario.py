@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 if TYPE_CHECKING:
     from bench.api.faults import Faults as _Faults
+    from bench.literal import LiteralData as _LiteralData
 else:
     _Faults = Any  # validated into bench.api.faults.Faults by Scenario._faults
+    _LiteralData = Any  # validated into bench.literal.LiteralData by Scenario._literal
 
 __all__ = [
     "Scenario",
@@ -66,6 +68,8 @@ class Activity(_Model):
     active: int = Field(0, ge=0, description="conversations with new messages since the cutoff")
     active_orphans: int = Field(0, ge=0, description="of `active`, how many have no reservation")
     reservation_only: int = Field(0, ge=0, description="reservations updated with no new message")
+    edited: int = Field(0, ge=0, description="older messages edited since the cutoff")
+    deleted: int = Field(0, ge=0, description="older messages deleted since the cutoff")
     during_sync: int = Field(0, ge=0, description="messages arriving while the sync runs")
     during_sync_window_s: tuple[float, float] = (0.5, 5.0)
 
@@ -99,6 +103,8 @@ class NextSync(_Model):
     new_conversations: int = Field(0, ge=0, description="conversations created since the previous sync")
     new_messages: int = Field(0, ge=0, description="messages on existing conversations since the previous sync")
     reservation_only: int = Field(0, ge=0, description="reservations updated with no new message")
+    edited_messages: int = Field(0, ge=0, description="earlier messages edited since the previous sync")
+    deleted_messages: int = Field(0, ge=0, description="earlier messages deleted since the previous sync")
     during_sync: int = Field(0, ge=0, description="messages arriving while this sync runs")
     during_sync_window_s: tuple[float, float] = (0.5, 5.0)
 
@@ -110,7 +116,10 @@ class Dialect(_Model):
     page_size: int = Field(100, ge=1, description="the page size clients ask for by default")
     max_page_size: int = Field(100, ge=1)
     timestamp_precision: Literal["s", "ms"] = "s"
-    since: bool = Field(True, description="the conversation listing accepts a `since` filter")
+    since: bool = Field(True, description="the conversation listing accepts `since` and `until` filters")
+    since_format: Literal["timestamp", "date"] = Field(
+        "timestamp", description="`since`/`until` take a timestamp, or only a day (YYYY-MM-DD, UTC)"
+    )
     throttle_signal: ThrottleSignal = Field("retry-after", description="how the API says it is throttling")
 
     @model_validator(mode="after")
@@ -184,6 +193,7 @@ class Scenario(_Model):
     store: StoreCost = StoreCost()
     next_syncs: tuple[NextSync, ...] = ()
     faults: _Faults = Field(None, validate_default=True, description="injected faults (bench/api/faults.py)")
+    literal: _LiteralData = Field(None, description="records written out (bench/literal.py); replaces `dataset`")
 
     @field_validator("faults", mode="before")
     @classmethod
@@ -198,6 +208,21 @@ class Scenario(_Model):
         except ValidationError as error:
             first = error.errors()[0]
             raise ValueError(f"{_where(first['loc'])}: {first['msg'].removeprefix('Value error, ')}") from None
+
+    @field_validator("literal", mode="before")
+    @classmethod
+    def _literal(cls, v: Any) -> Any:
+        """Build the `LiteralData` model lazily, as `faults` is: most scenarios never need it."""
+        from bench.literal import LiteralData
+
+        if v is None or isinstance(v, LiteralData):
+            return v
+        try:
+            return LiteralData.model_validate(v)
+        except ValidationError as error:
+            first = error.errors()[0]
+            message = first["msg"].removeprefix("Value error, ")  # cross-record checks name their own field
+            raise ValueError(f"{_where(first['loc'])}: {message}" if first["loc"] else message) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -219,6 +244,8 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _activity_fits(self) -> Scenario:
+        if self.literal is not None:
+            return self  # a literal world ignores `dataset` and the generated activity
         a, d = self.activity, self.dataset
         if a.active > d.conversations:
             raise ValueError("activity.active cannot exceed dataset.conversations")
@@ -230,6 +257,8 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _history_fits(self) -> Scenario:
+        if self.literal is not None:
+            return self
         recent_s = 86400 if self.activity.first_sync else self.activity.cutoff_ago_s
         if self.dataset.history_days * 86400 < recent_s + 7200:
             raise ValueError(

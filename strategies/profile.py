@@ -73,6 +73,8 @@ class ApiProfile:
     after_param: str = "afterId"
     next_field: str = "paging.next"
     since_param: str = "since"
+    #: what the `since` filter takes: a timestamp, or only a day (the client filters the rest)
+    since_format: Literal["timestamp", "date"] = "timestamp"
     result_field: str = "result"
     count_field: str = "count"
     #: our record field name -> the API's, for the fields it names differently
@@ -103,6 +105,12 @@ class ApiProfile:
     def format_ts(self, ms: int) -> str:
         dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
         return f"{dt.strftime('%Y-%m-%d %H:%M:%S')}.{ms % 1000:03d}"
+
+    def format_since(self, ms: int) -> str:
+        """A `since` value at or before `ms`: the timestamp, or its day when the API takes days only."""
+        if self.since_format == "date":
+            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+        return self.format_ts(ms)
 
     def body(self, response: httpx.Response) -> dict[str, Any]:
         """The JSON envelope of a successful response, or SyncFailed naming what is wrong."""
@@ -172,7 +180,11 @@ class _TokenAuth(httpx.Auth):
         yield request
 
 
-_CHOICES = {"pagination": ("offset", "keyset", "cursor"), "auth": ("bearer", "query")}
+_CHOICES = {
+    "pagination": ("offset", "keyset", "cursor"),
+    "auth": ("bearer", "query"),
+    "since_format": ("timestamp", "date"),
+}
 
 
 def load_profile(path: str | Path, base: ApiProfile | None = None) -> ApiProfile:

@@ -25,11 +25,16 @@ class SinceIncremental(Strategy):
     def sync_account(self, ctx: SyncContext, account: str, started_ms: int) -> SyncGen:
         profile = ctx.profile
         bookmark = ctx.store.bookmark(account)
-        params = {} if bookmark is None else {profile.since_param: profile.format_ts(bookmark)}
+        params = {} if bookmark is None else {profile.since_param: profile.format_since(bookmark)}
         seen: dict[int, dict[str, Any]] = {}
 
         def keep(page: list[dict[str, Any]]) -> SyncGen:
-            new = [c for c in page if c["id"] not in seen]
+            # a date-only filter returns the bookmark's whole day: skip what is older than the bookmark
+            new = [
+                c
+                for c in page
+                if c["id"] not in seen and (bookmark is None or profile.parse_ts(c["lastMessageAt"]) >= bookmark)
+            ]
             seen.update((c["id"], c) for c in new)
             yield from store_conversations(ctx, account, new)
 

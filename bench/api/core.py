@@ -90,6 +90,14 @@ class _Live:
         )
         self._next_update = 0
         self.updated_ms: dict[int, int] = {}
+        self._changes = sorted(
+            (change.visible_t, m.id, m.conversation_id, change.edited_ms, change.deleted)
+            for c in world.conversations.values()
+            for m in c.messages
+            for change in m.changes
+        )
+        self._next_change = 0
+        self.versions: dict[int, tuple[int, bool]] = {}  # message id -> (editedAt ms, deleted), once changed
         self._sorted: dict[tuple[str, str], list[int]] = {}
 
     def advance(self, t: float) -> None:
@@ -104,6 +112,12 @@ class _Live:
             _, ms, rid = self._updates[self._next_update]
             self._next_update += 1
             self.updated_ms[rid] = max(self.updated_ms.get(rid, 0), ms)
+            changed = True
+        while self._next_change < len(self._changes) and self._changes[self._next_change][0] <= t:
+            _, mid, cid, ms, deleted = self._changes[self._next_change]
+            self._next_change += 1
+            self.versions[mid] = (ms, deleted)
+            self.last_ms[cid] = max(self.last_ms[cid], ms)
             changed = True
         if changed:
             self._sorted.clear()
@@ -243,12 +257,14 @@ class SimulatedAPI:
         return {"id": rid, "updatedOn": self._ts(self.live.updated_ms[rid])}
 
     def _message(self, m: Message) -> dict[str, Any]:
-        return {
-            "id": m.id,
-            "conversationId": m.conversation_id,
-            "sentAt": self._ts(m.sent_ms),
-            "body": f"message {m.id}",
-        }
+        record = {"id": m.id, "conversationId": m.conversation_id, "sentAt": self._ts(m.sent_ms)}
+        version = self.live.versions.get(m.id)
+        if version is None:
+            return record | {"body": f"message {m.id}"}
+        edited_ms, deleted = version
+        if deleted:  # a tombstone, as chat APIs keep one, so readers learn it is gone
+            return record | {"body": None, "editedAt": self._ts(edited_ms), "deleted": True}
+        return record | {"body": f"message {m.id}, edited", "editedAt": self._ts(edited_ms)}
 
     # -- routing ------------------------------------------------------------
     def _route(self, request: SimRequest) -> tuple[str, str | None, list[Any], dict[str, Any]]:
@@ -267,14 +283,11 @@ class SimulatedAPI:
             return "reservations", account, [self._reservation(r) for r in page], env
         if rest == ["conversations"]:
             ids = live.conversations(account)
-            if "since" in q:
-                if not self.scenario.dialect.since:
-                    raise _BadRequest("since is not supported")
-                try:
-                    since = parse_ts(q["since"])
-                except ValueError:
-                    raise _BadRequest("since must be a timestamp") from None
+            since, until = self._bound(q, "since"), self._bound(q, "until")
+            if since is not None:
                 ids = [cid for cid in ids if live.last_ms[cid] >= since]
+            if until is not None:
+                ids = [cid for cid in ids if live.last_ms[cid] <= until]
             page, env = self._page(ids, q, _descending(live.conversation_key), request.path)
             return "conversations", account, [self._conversation(c) for c in page], env
         if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
@@ -292,6 +305,27 @@ class SimulatedAPI:
             page, env = self._page(live.messages[cid], q, lambda m: (m.visible_t, m.id), request.path)
             return "messages", account, [self._message(m) for m in page], env
         raise LookupError(request.path)
+
+    def _bound(self, query: dict[str, str], name: str) -> int | None:
+        """A `since`/`until` filter in epoch ms (inclusive), None when absent. A date-only dialect
+        takes a day and widens it: `since` from the day's first millisecond, `until` to its last."""
+        raw = query.get(name)
+        if raw is None:
+            return None
+        dialect = self.scenario.dialect
+        if not dialect.since:
+            raise _BadRequest(f"{name} is not supported")
+        if dialect.since_format == "date":
+            try:
+                day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                raise _BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
+            first = int(day.timestamp() * 1000)
+            return first if name == "since" else first + 86_400_000 - 1
+        try:
+            return parse_ts(raw)
+        except ValueError:
+            raise _BadRequest(f"{name} must be a timestamp") from None
 
     @staticmethod
     def _id(text: str) -> int:

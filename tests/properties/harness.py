@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 from hypothesis import settings
@@ -106,7 +106,7 @@ class SyncView:
     server_start_t: float | None
     bookmarks_before: dict[str, int | None]
     bookmarks: dict[str, int | None]
-    messages: dict[int, tuple[int, str]]  # stored message id -> (conversation id, account)
+    messages: dict[int, Stored]  # stored message id -> what the store holds of it
     conversations: dict[int, str]  # stored conversation id -> account
     message_rows: int
     conversation_rows: int
@@ -140,9 +140,19 @@ class Observed:
         return f"strategy={self.strategy} {self.case.describe()}"
 
 
-def _snapshot(store: SqliteStore) -> tuple[dict[int, tuple[int, str]], dict[int, str], int, int]:
+class Stored(NamedTuple):
+    conversation_id: int
+    account: str
+    updated_ms: int  # the message's last edit the store saw (its sending, if none)
+    deleted: bool
+
+
+def _snapshot(store: SqliteStore) -> tuple[dict[int, Stored], dict[int, str], int, int]:
     db = store.db
-    messages = {mid: (cid, acc) for mid, cid, acc in db.execute("SELECT id, conversation_id, account FROM messages")}
+    messages = {
+        row[0]: Stored(row[1], row[2], row[3], bool(row[4]))
+        for row in db.execute("SELECT id, conversation_id, account, updated_at, deleted FROM messages")
+    }
     conversations = dict(db.execute("SELECT id, account FROM conversations"))
     message_rows = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     conversation_rows = db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0]
@@ -217,10 +227,27 @@ def _messages(world: World) -> Iterator[tuple[Conversation, Message]]:
             yield conv, m
 
 
+def _events(m: Message) -> list[float]:
+    """When the message appeared and when it was edited or deleted."""
+    return [m.visible_t, *(c.visible_t for c in m.changes)]
+
+
+def _held(m: Message, stored: Stored | None, t: float) -> bool:
+    """The store holds `m` as the API showed it at `t`, or newer: a deleted message may be
+    stored as a tombstone or not at all."""
+    edited_ms, deleted = m.sent_ms, False
+    for change in m.changes:
+        if change.visible_t <= t:
+            edited_ms, deleted = change.edited_ms, change.deleted
+    if stored is None:
+        return deleted
+    return stored.updated_ms >= edited_ms and (stored.deleted or not deleted)
+
+
 def quiet(obs: Observed, sync: SyncView) -> bool:
-    """Nothing changed on the server while the sync ran: no message, no reservation update."""
+    """Nothing changed on the server while the sync ran: no message, edit or reservation update."""
     lo, hi = sync.start_t, sync.end_t + EPS
-    if any(lo < m.visible_t <= hi for _, m in _messages(obs.world)):
+    if any(lo < t <= hi for _, m in _messages(obs.world) for t in _events(m)):
         return False
     return not any(lo < t <= hi for r in obs.world.reservations.values() for t, _ in r.updates)
 
@@ -230,8 +257,8 @@ def missing_after(obs: Observed, sync: SyncView) -> dict[int, set[int]]:
     cutoff and by the sync's start and are not in the store after it: all a correct sync owes."""
     missing: dict[int, set[int]] = {}
     for conv, m in _messages(obs.world):
-        if obs.floor_t <= m.visible_t <= sync.start_t and (
-            m.id not in sync.messages or conv.id not in sync.conversations
+        if any(obs.floor_t <= t <= sync.start_t for t in _events(m)) and (
+            not _held(m, sync.messages.get(m.id), sync.start_t) or conv.id not in sync.conversations
         ):
             missing.setdefault(conv.id, set()).add(m.id)
     return missing
@@ -244,13 +271,15 @@ def runner_missing(obs: Observed, sync: SyncView) -> set[int]:
     for earlier in obs.syncs[: sync.index]:
         if earlier.row["status"] == "ok" and not obs.full:
             since = earlier.start_t
-    before = obs.syncs[sync.index - 1].messages if sync.index else {}
+    before = obs.syncs[sync.index - 1] if sync.index else None
     missing: set[int] = set()
     for conv, m in _messages(obs.world):
-        if not obs.floor_t <= m.visible_t <= sync.start_t:
+        events = [t for t in _events(m) if obs.floor_t <= t <= sync.start_t]
+        if not events:
             continue
-        required = m.visible_t >= since or m.id not in before
-        if required and (m.id not in sync.messages or conv.id not in sync.conversations):
+        owed = before is not None and not _held(m, before.messages.get(m.id), before.start_t)
+        required = max(events) >= since or owed
+        if required and (not _held(m, sync.messages.get(m.id), sync.start_t) or conv.id not in sync.conversations):
             missing.add(conv.id)
     return missing
 
@@ -304,7 +333,9 @@ def unseen_before_bookmark(obs: Observed, sync: SyncView) -> dict[str, list[int]
         bookmark = sync.bookmarks.get(conv.account)
         if bookmark is None:
             continue
-        if obs.floor_t <= m.visible_t <= (bookmark - start_ms) / 1000 and m.id not in sync.messages:
+        bookmark_t = (bookmark - start_ms) / 1000
+        seen = [t for t in _events(m) if obs.floor_t <= t <= bookmark_t]
+        if seen and not _held(m, sync.messages.get(m.id), bookmark_t):
             unseen.setdefault(conv.account, []).append(m.id)
     return unseen
 
@@ -321,7 +352,7 @@ def store_violations(obs: Observed) -> list[str]:
                 f"sync {sync.index}: {sync.message_rows} message rows for {len(sync.messages)} ids, "
                 f"{sync.conversation_rows} conversation rows for {len(sync.conversations)} ids"
             )
-        for mid, (cid, account) in sync.messages.items():
+        for mid, (cid, account, _, _) in sync.messages.items():
             found = by_id.get(mid)
             if found is None or found[0].id != cid or found[0].account != account:
                 problems.append(f"sync {sync.index}: stored message {mid} ({cid}, {account}) is not the world's")

@@ -57,9 +57,14 @@ class Planted:
 
 
 def small(**kwargs: Any) -> st.SearchStrategy[Case]:
-    """Worlds for the search: a few conversations, no throttling, one fan-out mode (cheap to run while shrinking)."""
+    """Worlds for the search: a few conversations, no throttling, one fan-out mode, no edits (cheap to
+    run while shrinking; none of the planted bugs is about edits)."""
     return cases(
-        allowed=STATED["client-filter"], tight_limits=False, fanout="sequential", **{"max_conversations": 12, **kwargs}
+        allowed=STATED["client-filter"],
+        tight_limits=False,
+        fanout="sequential",
+        edits=False,
+        **{"max_conversations": 12, **kwargs},
     )
 
 

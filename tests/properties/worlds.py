@@ -144,11 +144,13 @@ def scenario_dicts(
     max_next_syncs: int = 2,
     max_conversations: int = 60,
     max_accounts: int = 3,
+    edits: bool = True,
 ) -> dict[str, Any]:
     """A scenario as the dict a TOML file would give; valid by construction.
 
     `busy`: messages arrive while syncs run. `quiet_last_sync`: the last sync has no
-    activity during it (a busy timeline ends with a quiet catch-up sync).
+    activity during it (a busy timeline ends with a quiet catch-up sync). `edits`: later
+    syncs see edited and deleted messages, and the `since` filter may take days only.
     """
     conversations = draw(_conversations(max_conversations))
     orphans = draw(_ints(0, conversations))
@@ -169,6 +171,8 @@ def scenario_dicts(
             "new_conversations": draw(_ints(0, 3)),
             "new_messages": draw(_ints(0, 5)),
             "reservation_only": draw(_ints(0, 2)),
+            "edited_messages": draw(_ints(0, 2)) if edits else 0,
+            "deleted_messages": draw(_ints(0, 1)) if edits else 0,
             "during_sync": 0 if (k == count - 1 and quiet_last_sync) else draw(during),
             "during_sync_window_s": draw(window),
         }
@@ -198,6 +202,7 @@ def scenario_dicts(
             "page_size": page_size,
             "max_page_size": max(page_size, 100),
             "timestamp_precision": draw(_pick("s", "ms")),
+            "since_format": draw(_pick("timestamp", "date")) if edits else "timestamp",
             "throttle_signal": draw(_pick(*SIGNALS)),
         },
         "traps": draw(_traps(allowed, breaks)),
@@ -244,6 +249,7 @@ def cases(
     max_next_syncs: int = 2,
     max_conversations: int = 60,
     max_accounts: int = 3,
+    edits: bool = True,
 ) -> Case:
     """A scenario within `allowed` (breaking `breaks`), a fan-out mode and run options."""
     tight = draw(_pick(False, False, False, True)) if tight_limits is None else tight_limits
@@ -258,6 +264,7 @@ def cases(
             max_next_syncs=max_next_syncs,
             max_conversations=max_conversations,
             max_accounts=max_accounts,
+            edits=edits,
         )
     )
     scenario = Scenario.model_validate(raw)
