@@ -11,6 +11,7 @@ from rich.table import Table
 
 from bench.cli import Fanout, FanoutOpt, ForceOpt, ScenarioOpt, app
 from bench.output import HarnessError, prepare_out
+from bench.report import load_results, write_reports
 from bench.scale import growth, study, write_study
 from bench.scenario import load_scenario
 from bench.sweep import default_jobs, parse_list
@@ -24,7 +25,12 @@ def scale_command(
     strategies: Annotated[str, typer.Option("--strategies", help="Comma list of strategies, or all.")] = "all",
     fanout: FanoutOpt = Fanout.asyncio,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Fan-out width.")] = 20,
-    out: Annotated[Path | None, typer.Option("--out", help="Write scaling.json, scaling.md, scaling.png here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write scaling.json, scaling.md, scaling.png here; a sweep folder's report gains the study."
+        ),
+    ] = None,
     force: ForceOpt = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Points in parallel processes.")] = None,
 ) -> None:
@@ -39,9 +45,13 @@ def scale_command(
     for name in names:
         if name not in available():
             raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(available())})")
-    prepare_out(out, force=force)
+    sweep_folder = (out / "results.json").is_file()
+    document = load_results(out) if sweep_folder else None  # refuse a broken results.json before hours of runs
+    prepare_out(out, force=force or sweep_folder)
     points = study(world, counts, names, fanout.value, workers, jobs or default_jobs())
     write_study(points, out, f"{world.name}, {fanout.value} x{workers}")
+    if document is not None:
+        write_reports(document["results"], out, document["scenarios"])
     table = Table(title=f"scaling: {world.name}")
     for column in ("strategy", "conversations", "host (s)", "peak MiB", "makespan (s)", "calls"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
@@ -59,4 +69,4 @@ def scale_command(
     for name in names:
         k = growth(points, name, "host_seconds")
         console.print(f"{name}: host time ~ N^{k:.2f}" if k is not None else f"{name}: one size only")
-    console.print(f"wrote {out / 'scaling.md'}")
+    console.print(f"wrote {out / 'scaling.md'}" + (f" and the study into {out / 'report.md'}" if sweep_folder else ""))

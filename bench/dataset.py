@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import NamedTuple
 
 from bench.scenario import Scenario
@@ -76,9 +77,39 @@ class World:
     #: records the server lists out of order (trap `unsorted`), by kind
     unsorted_conversations: frozenset[int] = frozenset()
     unsorted_reservations: frozenset[int] = frozenset()
+    _timeline: Timeline | None = None
 
     def messages(self) -> list[Message]:
         return [m for c in self.conversations.values() for m in c.messages]
+
+    def timeline(self) -> Timeline:
+        """Every event in the order the API applies it; built once per world, as each run's API replays it."""
+        if self._timeline is None:
+            messages = sorted(self.messages(), key=attrgetter("visible_t", "id"))
+            updates = sorted((t, ms, r.id) for r in self.reservations.values() for t, ms in r.updates)
+            changes = sorted(
+                (c.visible_t, m.id, m.conversation_id, c.edited_ms, c.deleted) for m in messages for c in m.changes
+            )
+            self._timeline = Timeline(
+                messages,
+                [m.visible_t for m in messages],
+                updates,
+                [u[0] for u in updates],
+                changes,
+                [c[0] for c in changes],
+            )
+        return self._timeline
+
+
+class Timeline(NamedTuple):
+    """A world's events sorted by when they become visible, each with its times apart for bisecting."""
+
+    messages: list[Message]
+    message_t: list[float]
+    updates: list[tuple[float, int, int]]  # (visible_t, updatedOn ms, reservation id)
+    update_t: list[float]
+    changes: list[tuple[float, int, int, int, bool]]  # (visible_t, message id, conversation id, editedAt ms, deleted)
+    change_t: list[float]
 
 
 @dataclass(frozen=True, slots=True)

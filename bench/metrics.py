@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from typing import Any, NamedTuple
@@ -112,7 +113,7 @@ def diagnose(
         return "no-reservation: the conversation has no reservation and no conversation listing was read"
     if listings:
         first, last = min(e.start for e in listings), max(e.end for e in listings)
-        if any(first < m.visible_t <= last or m.changes and m.active_in(first, last) for m in world.messages()):
+        if _changed_between(world, first, last):
             return "shifted-between-pages: the listing changed while it was paged with offsets"
         if scenario.traps.short_pages:
             return "short-page: paging stopped early, and this API returns short pages that are not the last"
@@ -129,6 +130,15 @@ def _stale(lacking: frozenset[int], truth: Truth, stored: dict[int, tuple[int, b
     if any(truth.versions[mid][1] for mid in lacking):
         return "deletion-not-seen: a message deleted since the bookmark is still stored as live"
     return "edit-not-seen: a message edited since the bookmark is stored as it was before the edit"
+
+
+def _changed_between(world: World, lo: float, hi: float) -> bool:
+    """Whether any message appeared, or was edited or deleted, in (lo, hi]."""
+    timeline = world.timeline()
+    return any(
+        bisect.bisect_right(times, hi) > bisect.bisect_right(times, lo)
+        for times in (timeline.message_t, timeline.change_t)
+    )
 
 
 class _Event(NamedTuple):

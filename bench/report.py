@@ -1,8 +1,9 @@
 """Reports from result rows: report.md, a self-contained report.html and the PNG plots, written atomically.
 
 Everything in a report comes from the rows (and, for timelines, the traces) it is given: the
-same rows give byte-identical files. `load_results` reads a results.json back, so reports can be
-rebuilt from a finished run's folder.
+same rows give byte-identical files. The one exception is a scaling study (`syncbench scale`)
+written into the same folder: its host figures come from its own scaling.json. `load_results`
+reads a results.json back, so reports can be rebuilt from a finished run's folder.
 """
 
 from __future__ import annotations
@@ -361,7 +362,25 @@ def write_reports(
         paths += [p for _, p in made]
         blocks += _scenario_blocks(name, srows, scenario_hashes.get(name), [(t, p.name) for t, p in made])
     timeline_blocks, timeline_paths = _timeline_blocks(traces or {}, out, taken)
-    return _write_documents(blocks + timeline_blocks, out, paths + timeline_paths)
+    blocks += timeline_blocks
+    paths += timeline_paths
+    scaling = _scaling_blocks(out)
+    if scaling:
+        blocks += scaling
+        paths.append(out / "scaling.png")
+    return _write_documents(blocks, out, paths)
+
+
+def _scaling_blocks(out: Path) -> list[Block]:
+    """The scaling study (`syncbench scale --out` into the same folder), when the folder holds one.
+    Its host figures come from scaling.json, not from the rows."""
+    from bench.scale import load_study, study_blocks
+
+    study = load_study(out)
+    if study is None or not (out / "scaling.png").exists():
+        return []
+    points, title = study
+    return study_blocks(points, title)
 
 
 # --- reading results back ---------------------------------------------------------------------

@@ -7,20 +7,21 @@ Host figures vary from machine to machine, so the study is a host report
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from bench.output import atomic_write, json_text
+from bench.report import Block, Bullets, Heading, Image, Para, Table, render_markdown
 from bench.runner import RunSpec, run
 from bench.scenario import Scenario
 from strategies import Options
 
-__all__ = ["ScalePoint", "growth", "measure_point", "resize", "study", "write_study"]
+__all__ = ["ScalePoint", "growth", "load_study", "measure_point", "resize", "study", "study_blocks", "write_study"]
 
 
 @dataclass(frozen=True)
@@ -127,36 +128,56 @@ def _why(points: list[ScalePoint], strategy: str) -> str:
     return text + "."
 
 
+def study_blocks(points: list[ScalePoint], title: str) -> list[Block]:
+    """The study as report blocks: the table, how each cost grows and why, and the plot."""
+    ordered = sorted(points, key=lambda p: (p.strategy, p.size))
+    table = Table(
+        ("conversations", "strategy", "host (s)", "peak memory (MiB)", "makespan (s)", "API calls", "coverage"),
+        tuple(
+            (
+                f"{p.size:,}",
+                p.strategy,
+                f"{p.host_seconds:.2f}",
+                f"{p.peak_mib:.0f}",
+                f"{p.makespan_s:.1f}",
+                f"{p.api_calls:,}",
+                f"{p.coverage:.1%}",
+            )
+            for p in ordered
+        ),
+        (True, False, True, True, True, True, True),
+    )
+    growth_items = tuple(
+        (
+            strategy,
+            f"simulated makespan grows {_shape(growth(points, strategy, 'makespan_s'))}; " + _why(points, strategy),
+        )
+        for strategy in sorted({p.strategy for p in points})
+    )
+    return [
+        Heading(2, f"Scaling study: {title}"),
+        Para("Host figures from this machine (they vary between machines); makespan in simulated seconds."),
+        table,
+        Heading(3, "How each cost grows"),
+        Bullets(growth_items),
+        Image("scaling", "scaling.png"),
+    ]
+
+
 def write_study(points: list[ScalePoint], out: Path, title: str) -> list[Path]:
-    """scaling.json, scaling.md and scaling.png."""
+    """scaling.json, scaling.md and scaling.png; a sweep report in the same folder shows the study too."""
     from bench.plots import scaling as plot_scaling
 
-    strategies = sorted({p.strategy for p in points})
-    atomic_write(out / "scaling.json", json_text({"points": [p.__dict__ for p in points]}))
-    lines = [
-        f"# Scaling study: {title}",
-        "",
-        "Host figures from this machine (they vary between machines); makespan in simulated seconds.",
-        "",
-        "| conversations | strategy | host (s) | peak memory (MiB) | makespan (s) | API calls | coverage |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for p in sorted(points, key=lambda p: (p.strategy, p.size)):
-        lines.append(
-            f"| {p.size:,} | {p.strategy} | {p.host_seconds:.2f} | {p.peak_mib:.0f} | "
-            f"{p.makespan_s:.1f} | {p.api_calls:,} | {p.coverage:.1%} |"
-        )
-    lines += ["", "## How each cost grows", ""]
-    for strategy in strategies:
-        lines.append(
-            f"- **{strategy}**: simulated makespan grows {_shape(growth(points, strategy, 'makespan_s'))}; "
-            + _why(points, strategy)
-        )
-    lines += ["", "![scaling](scaling.png)", ""]
-    atomic_write(out / "scaling.md", "\n".join(lines))
+    atomic_write(out / "scaling.json", json_text({"title": title, "points": [p.__dict__ for p in points]}))
+    atomic_write(out / "scaling.md", render_markdown(study_blocks(points, title)))
     png = plot_scaling([replace(p) for p in points], out / "scaling.png")
     return [out / "scaling.json", out / "scaling.md", png]
 
 
-def points_as_dicts(points: list[ScalePoint]) -> list[dict[str, Any]]:
-    return [p.__dict__ for p in points]
+def load_study(out: Path) -> tuple[list[ScalePoint], str] | None:
+    """The study a folder holds (scaling.json), or None when it holds none or an unreadable one."""
+    try:
+        document = json.loads((out / "scaling.json").read_text(encoding="utf-8"))
+        return [ScalePoint(**p) for p in document["points"]], str(document.get("title", ""))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None

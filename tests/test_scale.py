@@ -57,3 +57,39 @@ def test_study_runs_each_point_and_writes_its_report(tmp_path: Path) -> None:
     text = (tmp_path / "scaling.md").read_text()
     assert "**full-pagination**" in text and "| 400 |" in text
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(written) == 3
+
+
+def test_a_study_written_into_a_sweep_folder_joins_its_report(tmp_path: Path) -> None:
+    """`syncbench scale --out SWEEP` leaves results.json alone and adds the study to report.md and report.html."""
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    runner = CliRunner()
+    sweep = runner.invoke(
+        app,
+        ["sweep", "--strategies", "client-filter", "--fanouts", "async", "--workers", "1,5", "--out", str(tmp_path)],
+    )
+    assert sweep.exit_code == 0, sweep.output
+    results = (tmp_path / "results.json").read_bytes()
+    assert "Scaling study" not in (tmp_path / "report.md").read_text()
+    scale = runner.invoke(
+        app,
+        [
+            "scale",
+            "--scenario",
+            "pms-1000",
+            "--sizes",
+            "100,200",
+            "--strategies",
+            "client-filter",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert scale.exit_code == 0, scale.output
+    assert (tmp_path / "results.json").read_bytes() == results
+    report = (tmp_path / "report.md").read_text()
+    assert "## Scaling study: pms-1000" in report and "| 200 | client-filter |" in report
+    assert "![scaling](scaling.png)" in report
+    assert 'alt="scaling"' in (tmp_path / "report.html").read_text()

@@ -77,50 +77,37 @@ class _Live:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        pending = sorted(
-            ((m.visible_t, m.id, m) for c in world.conversations.values() for m in c.messages),
-            key=lambda item: (item[0], item[1]),
-        )
-        self._pending = [m for _, _, m in pending]
-        self._next = 0
+        self._timeline = world.timeline()
+        self._next = self._next_update = self._next_change = 0
         self.messages: dict[int, list[Message]] = {cid: [] for cid in world.conversations}
         self.last_ms: dict[int, int] = {}
-        self._updates = sorted(
-            ((t, ms, rid) for rid, r in world.reservations.items() for t, ms in r.updates),
-        )
-        self._next_update = 0
         self.updated_ms: dict[int, int] = {}
-        self._changes = sorted(
-            (change.visible_t, m.id, m.conversation_id, change.edited_ms, change.deleted)
-            for c in world.conversations.values()
-            for m in c.messages
-            for change in m.changes
-        )
-        self._next_change = 0
         self.versions: dict[int, tuple[int, bool]] = {}  # message id -> (editedAt ms, deleted), once changed
         self._sorted: dict[tuple[str, str], list[int]] = {}
 
     def advance(self, t: float) -> None:
-        changed = False
-        while self._next < len(self._pending) and self._pending[self._next].visible_t <= t:
-            m = self._pending[self._next]
-            self._next += 1
-            self.messages[m.conversation_id].append(m)
-            self.last_ms[m.conversation_id] = max(self.last_ms.get(m.conversation_id, 0), m.sent_ms)
-            changed = True
-        while self._next_update < len(self._updates) and self._updates[self._next_update][0] <= t:
-            _, ms, rid = self._updates[self._next_update]
-            self._next_update += 1
-            self.updated_ms[rid] = max(self.updated_ms.get(rid, 0), ms)
-            changed = True
-        while self._next_change < len(self._changes) and self._changes[self._next_change][0] <= t:
-            _, mid, cid, ms, deleted = self._changes[self._next_change]
-            self._next_change += 1
+        """Apply every event visible by `t`: new messages, reservation updates, edits and deletions."""
+        timeline = self._timeline
+        end = bisect.bisect_right(timeline.message_t, t, self._next)
+        end_update = bisect.bisect_right(timeline.update_t, t, self._next_update)
+        end_change = bisect.bisect_right(timeline.change_t, t, self._next_change)
+        if (end, end_update, end_change) == (self._next, self._next_update, self._next_change):
+            return
+        messages, last_ms = self.messages, self.last_ms
+        for m in timeline.messages[self._next : end]:
+            cid = m.conversation_id
+            messages[cid].append(m)
+            if m.sent_ms > last_ms.get(cid, -1):
+                last_ms[cid] = m.sent_ms
+        updated_ms = self.updated_ms
+        for _, ms, rid in timeline.updates[self._next_update : end_update]:
+            if ms > updated_ms.get(rid, -1):
+                updated_ms[rid] = ms
+        for _, mid, cid, ms, deleted in timeline.changes[self._next_change : end_change]:
             self.versions[mid] = (ms, deleted)
-            self.last_ms[cid] = max(self.last_ms[cid], ms)
-            changed = True
-        if changed:
-            self._sorted.clear()
+            last_ms[cid] = max(last_ms[cid], ms)
+        self._next, self._next_update, self._next_change = end, end_update, end_change
+        self._sorted.clear()
 
     def conversation_key(self, cid: int) -> tuple[int, int]:
         """Sort key (descending): newest message first, id on ties; an out-of-order record
