@@ -7,6 +7,8 @@ dataset and the activity timeline. All randomness comes from `random.Random(seed
 
 from __future__ import annotations
 
+import bisect
+import math
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -83,33 +85,73 @@ class World:
         return [m for c in self.conversations.values() for m in c.messages]
 
     def timeline(self) -> Timeline:
-        """Every event in the order the API applies it; built once per world, as each run's API replays it."""
+        """What the API shows when the first sync starts, and every later event in the order the API
+        applies it; built once per world, as each run's API starts from it."""
         if self._timeline is None:
-            messages = sorted(self.messages(), key=attrgetter("visible_t", "id"))
-            updates = sorted((t, ms, r.id) for r in self.reservations.values() for t, ms in r.updates)
-            changes = sorted(
-                (c.visible_t, m.id, m.conversation_id, c.edited_ms, c.deleted) for m in messages for c in m.changes
-            )
-            self._timeline = Timeline(
-                messages,
-                [m.visible_t for m in messages],
-                updates,
-                [u[0] for u in updates],
-                changes,
-                [c[0] for c in changes],
-            )
+            self._timeline = _timeline(self)
         return self._timeline
 
 
 class Timeline(NamedTuple):
-    """A world's events sorted by when they become visible, each with its times apart for bisecting."""
+    """A world at t = 0 (the first sync's start; the API's clock never runs earlier), and the events
+    after it sorted by when they become visible, with their times apart for bisecting."""
 
+    shown: dict[int, int]  # conversation id -> how many of its messages are visible
+    last_ms: dict[int, int]  # conversation id -> lastMessageAt, for the visible ones
+    updated_ms: dict[int, int]  # reservation id -> updatedOn, for the visible ones
+    versions: dict[int, tuple[int, bool]]  # message id -> (editedAt ms, deleted), for the changed ones
     messages: list[Message]
     message_t: list[float]
     updates: list[tuple[float, int, int]]  # (visible_t, updatedOn ms, reservation id)
     update_t: list[float]
     changes: list[tuple[float, int, int, int, bool]]  # (visible_t, message id, conversation id, editedAt ms, deleted)
     change_t: list[float]
+
+
+def _timeline(world: World) -> Timeline:
+    shown: dict[int, int] = {}
+    last_ms: dict[int, int] = {}
+    later: list[Message] = []
+    for conv in world.conversations.values():  # each conversation's messages are in (visible_t, id) order
+        count = bisect.bisect_right(conv.messages, 0.0, key=attrgetter("visible_t"))
+        if count:
+            shown[conv.id] = count
+            last_ms[conv.id] = max(m.sent_ms for m in conv.messages[:count])
+        later += conv.messages[count:]
+    # stable on visible_t alone: ties keep each conversation's own order, and the order of ties
+    # across conversations changes nothing the API shows
+    later.sort(key=attrgetter("visible_t"))
+    updated_ms: dict[int, int] = {}
+    updates: list[tuple[float, int, int]] = []
+    for res in world.reservations.values():  # each reservation's updates are in time order
+        count = bisect.bisect_right(res.updates, (0.0, math.inf))
+        if count:
+            updated_ms[res.id] = max(ms for _, ms in res.updates[:count])
+        updates += ((t, ms, res.id) for t, ms in res.updates[count:])
+    updates.sort()
+    versions: dict[int, tuple[int, bool]] = {}
+    changes: list[tuple[float, int, int, int, bool]] = []
+    for conv in world.conversations.values():
+        for m in conv.messages:
+            for c in m.changes:
+                if c.visible_t > 0:
+                    changes.append((c.visible_t, m.id, conv.id, c.edited_ms, c.deleted))
+                else:
+                    versions[m.id] = (c.edited_ms, c.deleted)
+                    last_ms[conv.id] = max(last_ms[conv.id], c.edited_ms)
+    changes.sort()
+    return Timeline(
+        shown,
+        last_ms,
+        updated_ms,
+        versions,
+        later,
+        [m.visible_t for m in later],
+        updates,
+        [u[0] for u in updates],
+        changes,
+        [c[0] for c in changes],
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,10 +58,19 @@ def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[
 
 @lru_cache(maxsize=1 << 16)
 def format_ts(ms: int, precision: str) -> str:
-    """The API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC); cached, as the same records are listed again and again."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    text = dt.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{text}.{ms % 1000:03d}" if precision == "ms" else text
+    """The API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC); cached, as the same records are listed again and
+    again, and done in arithmetic below the day, as a million messages each have their own."""
+    seconds, milli = divmod(ms, 1000)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{_day(days)} {hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{text}.{milli:03d}" if precision == "ms" else text
+
+
+@lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86400, tz=UTC).strftime("%Y-%m-%d")
 
 
 def parse_ts(text: str) -> int:
@@ -77,16 +86,19 @@ class _Live:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self._timeline = world.timeline()
+        timeline = self._timeline = world.timeline()
         self._next = self._next_update = self._next_change = 0
-        self.messages: dict[int, list[Message]] = {cid: [] for cid in world.conversations}
-        self.last_ms: dict[int, int] = {}
-        self.updated_ms: dict[int, int] = {}
-        self.versions: dict[int, tuple[int, bool]] = {}  # message id -> (editedAt ms, deleted), once changed
+        conversations = world.conversations
+        self.messages: dict[int, list[Message]] = {
+            cid: conversations[cid].messages[: timeline.shown.get(cid, 0)] for cid in conversations
+        }
+        self.last_ms = dict(timeline.last_ms)
+        self.updated_ms = dict(timeline.updated_ms)
+        self.versions = dict(timeline.versions)  # message id -> (editedAt ms, deleted), once changed
         self._sorted: dict[tuple[str, str], list[int]] = {}
 
     def advance(self, t: float) -> None:
-        """Apply every event visible by `t`: new messages, reservation updates, edits and deletions."""
+        """Apply every event visible by `t` (t >= 0): new messages, reservation updates, edits and deletions."""
         timeline = self._timeline
         end = bisect.bisect_right(timeline.message_t, t, self._next)
         end_update = bisect.bisect_right(timeline.update_t, t, self._next_update)

@@ -11,7 +11,8 @@ import pytest
 
 from bench.api import SimulatedAPI, parse_ts
 from bench.clock import VirtualClock
-from bench.dataset import World
+from bench.dataset import World, build_world
+from bench.scenario import Scenario
 from bench.store import SqliteStore
 from bench.transport import SimTransport
 from strategies import ApiProfile, Options, SyncContext, run_sequential
@@ -166,10 +167,10 @@ def test_conversations_sorted_by_last_message_desc_then_id_desc(
 
 
 def test_reservations_sorted_by_updated_on_desc_then_id_desc(
-    make_world: Callable[..., World], api_for: Callable
+    make_scenario: Callable[..., Scenario], api_for: Callable
 ) -> None:
     """The reservation listing is updatedOn descending, id descending among equal times."""
-    world = make_world(dataset={"conversations": 30})
+    world = build_world(make_scenario(dataset={"conversations": 30}))  # its own copy: the test edits it
     by_updated = sorted(world.reservations.values(), key=lambda r: max(ms for _, ms in r.updates))
     tie_ms = max(ms for _, ms in by_updated[20].updates)
     for res in (by_updated[2], by_updated[9], by_updated[14]):  # bump three reservations to the same instant
