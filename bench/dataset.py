@@ -8,6 +8,7 @@ dataset and the activity timeline. All randomness comes from `random.Random(seed
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -205,14 +206,14 @@ class _Builder:
         self.precision = scenario.dialect.timestamp_precision
         self.reservations: dict[int, Reservation] = {}
         self.conversations: dict[int, Conversation] = {}
-        self._ids = {"conversation": 0, "reservation": 0, "message": 0}
+        self.start_ms = scenario.start_ms
+        self._ids = {kind: itertools.count(1) for kind in ("conversation", "reservation", "message")}
 
     def next_id(self, kind: str) -> int:
-        self._ids[kind] += 1
-        return self._ids[kind]
+        return next(self._ids[kind])
 
     def visible(self, ms: int) -> float:
-        return (ms - self.scenario.start_ms) / 1000
+        return (ms - self.start_ms) / 1000
 
     def conversation(self, account: str, created_ms: int, booked: bool) -> Conversation:
         created_ms = _precise(created_ms, self.precision)
@@ -226,8 +227,9 @@ class _Builder:
 
     def message(self, conv: Conversation, at_ms: int, *, exact: bool = False) -> None:
         """A message that appears at `at_ms`; late-arrival and clock-skew traps stamp it earlier."""
-        at_ms = _precise(at_ms, self.precision)
-        visible_t = self.visible(at_ms)
+        if self.precision == "s":
+            at_ms -= at_ms % 1000
+        visible_t = (at_ms - self.start_ms) / 1000
         sent_ms = at_ms
         if not exact and (self.traps.late_arrival_s or self.traps.clock_skew_s):
             late = self.trap_rng.uniform(0, self.traps.late_arrival_s) + self.traps.clock_skew_s
