@@ -114,7 +114,11 @@ def diagnose(
     if listings:
         first, last = min(e.start for e in listings), max(e.end for e in listings)
         if _changed_between(world, first, last):
-            return "shifted-between-pages: the listing changed while it was paged with offsets"
+            how = {"offset": "with offsets", "keyset": "by afterId", "cursor": "by cursor"}
+            return (
+                f"shifted-between-pages: the listing changed while it was paged {how[scenario.dialect.pagination]}, "
+                "and the record moved to a page already read"
+            )
         if scenario.traps.short_pages:
             return "short-page: paging stopped early, and this API returns short pages that are not the last"
         return "early-stop: the listing stopped before reaching it"
