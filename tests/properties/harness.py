@@ -459,10 +459,15 @@ class Session:
 
     # -- invariants -------------------------------------------------------------------
     def unstored(self, upto_t: float) -> set[int]:
-        """Messages visible after the initial cutoff and by `upto_t` that the store lacks."""
+        """Messages that appeared or changed after the initial cutoff and by `upto_t` that the store
+        does not hold as they were at `upto_t` (or newer)."""
         floor = self.since_floor
-        stored = self.store.message_ids()
-        return {m.id for _, m in _messages(self.world) if floor <= m.visible_t <= upto_t and m.id not in stored}
+        stored, _, _, _ = _snapshot(self.store)
+        return {
+            m.id
+            for _, m in _messages(self.world)
+            if any(floor <= t <= upto_t for t in _events(m)) and not _held(m, stored.get(m.id), upto_t)
+        }
 
     @property
     def since_floor(self) -> float:
@@ -471,7 +476,7 @@ class Session:
 
     def quiet(self, step: Step) -> bool:
         lo, hi = step.start_t, step.end_t
-        if any(lo < m.visible_t <= hi for _, m in _messages(self.world)):
+        if any(lo < t <= hi for _, m in _messages(self.world) for t in _events(m)):
             return False
         return not any(lo < t <= hi for r in self.world.reservations.values() for t, _ in r.updates)
 

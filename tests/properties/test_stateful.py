@@ -1,5 +1,5 @@
 """A state machine over one world: syncs with random strategies, fan-out modes and worker counts,
-interleaved with API activity piling up and throttling storms.
+interleaved with API activity (new, edited and deleted messages) piling up and throttling storms.
 
 The world is built up front with many scheduled syncs (`next_syncs`), each with new
 conversations and messages before it and, for some, messages arriving while it runs;
@@ -43,6 +43,8 @@ def machine_worlds(draw: st.DrawFn) -> dict[str, Any]:
             "new_conversations": draw(st.integers(0, 2)),
             "new_messages": draw(st.integers(0, 4)),
             "reservation_only": draw(st.integers(0, 1)),
+            "edited_messages": draw(st.integers(0, 1)),
+            "deleted_messages": draw(st.sampled_from([0, 0, 1])),
             "during_sync": draw(st.sampled_from([0, 0, 1, 3])),
             "during_sync_window_s": (0.2, 5.0),
         }
