@@ -73,6 +73,13 @@ def _day(days: int) -> str:
     return datetime.fromtimestamp(days * 86400, tz=UTC).strftime("%Y-%m-%d")
 
 
+@lru_cache(maxsize=1024)
+def http_date(seconds: int) -> str:
+    """The `Date` header for an instant (whole seconds, as the header has); cached, as a sync's
+    requests share their seconds."""
+    return formatdate(seconds, usegmt=True)
+
+
 def parse_ts(text: str) -> int:
     """Milliseconds since the epoch from the API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC)."""
     dt = datetime.fromisoformat(text.replace(" ", "T"))
@@ -176,7 +183,7 @@ class SimulatedAPI:
 
     def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
         now_s = self.scenario.start_ms / 1000 + t
-        return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
+        return [("content-type", "application/json"), ("date", http_date(int(now_s))), *(extra or [])]
 
     @staticmethod
     def _limiter_keys(request: SimRequest, account: str | None) -> dict[str, str]:

@@ -23,7 +23,6 @@ import random
 import zlib
 from collections import Counter
 from dataclasses import dataclass, fields, replace
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -266,8 +265,7 @@ class FaultyAPI:
         return FaultedResponse(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
 
     def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-        now_s = self.api.scenario.start_ms / 1000 + t
-        return [("content-type", "application/json"), ("date", formatdate(now_s, usegmt=True)), *(extra or [])]
+        return self.api._headers(t, extra)
 
     # -- listing pages -------------------------------------------------------------
     def _page_request(self, request: SimRequest, endpoint: str, key: str, attempt: int, t: float) -> SimRequest:
