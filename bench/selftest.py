@@ -30,14 +30,19 @@ Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 class _Recording(SimulatedAPI):
-    """The simulated API, remembering every request and answer in order."""
+    """The simulated API, remembering every request and answer in order (keyed after the run, so the
+    recording adds next to nothing to the time measured)."""
 
-    log: list[tuple[Key, SimResponse]]
+    log: list[tuple[SimRequest, SimResponse]]
 
     def handle(self, request: SimRequest, t: float) -> SimResponse:
         response = super().handle(request, t)
-        type(self).log.append(((request.method, request.path, tuple(sorted(request.query.items()))), response))
+        type(self).log.append((request, response))
         return response
+
+
+def _key(request: SimRequest) -> Key:
+    return request.method, request.path, tuple(sorted(request.query.items()))
 
 
 def _full_stack(mode: str, workers: int) -> tuple[float, int, list[tuple[Key, SimResponse]]]:
@@ -48,7 +53,7 @@ def _full_stack(mode: str, workers: int) -> tuple[float, int, list[tuple[Key, Si
         began = time.perf_counter()
         row = run(RunSpec(scenario, "full-pagination", mode, Options(workers=workers))).rows[0]
         seconds = time.perf_counter() - began
-    return seconds, row["api_calls"], list(_Recording.log)
+    return seconds, row["api_calls"], [(_key(request), response) for request, response in _Recording.log]
 
 
 def _prepared(log: list[tuple[Key, SimResponse]]) -> dict[Key, deque[SimResponse]]:

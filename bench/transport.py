@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -44,6 +46,25 @@ def _read_timeout(request: httpx.Request) -> float | None:
     return timeout.get("read")
 
 
+@lru_cache(maxsize=4096)
+def _query(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """A raw query string's parameters, the first value of each, as `httpx.URL.params.items()` gives them.
+
+    Cached: paged listings send the same few queries (`limit=100&offset=0`) again and again,
+    and httpx parses a query afresh on every `url.params`.
+    """
+    first: dict[str, str] = {}
+    for key, value in parse_qsl(raw.decode("ascii"), keep_blank_values=True):
+        first.setdefault(key, value)
+    return tuple(first.items())
+
+
+def _sim_request(request: httpx.Request) -> SimRequest:
+    """The simulator's view of an httpx request (httpx keeps header names lower-cased)."""
+    url = request.url
+    return SimRequest(request.method, url.path, dict(_query(url.query)), dict(request.headers.items()))
+
+
 class _SimBase:
     def __init__(self, api: SimulatedAPI, clock: VirtualClock | RealClock) -> None:
         self.api = api
@@ -64,14 +85,10 @@ class _SimBase:
         self.connections += 1
         return self.api.scenario.latency.connect_s, True
 
-    def _answer(self, request: httpx.Request) -> SimResponse:
-        sim = SimRequest(
-            request.method,
-            request.url.path,
-            dict(request.url.params.items()),
-            {k.lower(): v for k, v in request.headers.items()},
-        )
-        return self.api.handle(sim, self.clock.now())
+    def _answer(self, request: httpx.Request) -> tuple[str, SimResponse]:
+        """The request's path and the simulated API's answer to it, now."""
+        asked = _sim_request(request)
+        return asked.path, self.api.handle(asked, self.clock.now())
 
     def _wait_s(self, request: httpx.Request, sim: SimResponse) -> float:
         """How long the client waits: the service time, or its read timeout if the server hangs past it."""
@@ -79,7 +96,7 @@ class _SimBase:
         return limit if limit is not None and sim.service_s > limit else sim.service_s
 
     def _failure(
-        self, request: httpx.Request, start: float, sim: SimResponse, new: bool
+        self, request: httpx.Request, path: str, start: float, sim: SimResponse, new: bool
     ) -> httpx.TransportError | None:
         """The httpx error the client gets instead of `sim` (a timeout, a reset, a cut body), traced; or None.
 
@@ -104,26 +121,28 @@ class _SimBase:
         else:
             return None
         self.in_flight -= 1
-        self._record(request, start, sim, new, status=0)
+        self._record(request, path, start, sim, new, status=0)
         return error
 
-    def _close(self, request: httpx.Request, start: float, sim: SimResponse, new: bool) -> httpx.Response:
+    def _close(self, request: httpx.Request, path: str, start: float, sim: SimResponse, new: bool) -> httpx.Response:
         self.in_flight -= 1
         self._idle += 1
-        self._record(request, start, sim, new, status=sim.status)
+        self._record(request, path, start, sim, new, status=sim.status)
         return httpx.Response(sim.status, headers=sim.headers, content=sim.body)
 
-    def _record(self, request: httpx.Request, start: float, sim: SimResponse, new: bool, status: int) -> None:
+    def _record(
+        self, request: httpx.Request, path: str, start: float, sim: SimResponse, new: bool, status: int
+    ) -> None:
         """One trace entry; status 0 means no response reached the client."""
         info = request.extensions.get("syncbench", {})
-        _, account = self.api.classify(request.url.path)
+        _, account = self.api.classify(path)
         self.trace.append(
             TraceEntry(
                 start=start,
                 end=self.clock.now(),
                 method=request.method,
                 endpoint=sim.endpoint,
-                path=request.url.path,
+                path=path,
                 status=status,
                 bytes=len(sim.body) if status else 0,
                 worker=info.get("worker", "main"),
@@ -152,11 +171,11 @@ class SimTransport(_SimBase, httpx.BaseTransport):
         setup, new = self._open()
         if setup:
             self.clock.sleep(setup)
-        sim = self._answer(request)
+        path, sim = self._answer(request)
         self.clock.sleep(self._wait_s(request, sim))
-        if (error := self._failure(request, start, sim, new)) is not None:
+        if (error := self._failure(request, path, start, sim, new)) is not None:
             raise error
-        return self._close(request, start, sim, new)
+        return self._close(request, path, start, sim, new)
 
 
 class AsyncSimTransport(_SimBase, httpx.AsyncBaseTransport):
@@ -173,8 +192,8 @@ class AsyncSimTransport(_SimBase, httpx.AsyncBaseTransport):
         setup, new = self._open()
         if setup:
             await asyncio.sleep(setup)
-        sim = self._answer(request)
+        path, sim = self._answer(request)
         await asyncio.sleep(self._wait_s(request, sim))
-        if (error := self._failure(request, start, sim, new)) is not None:
+        if (error := self._failure(request, path, start, sim, new)) is not None:
             raise error
-        return self._close(request, start, sim, new)
+        return self._close(request, path, start, sim, new)

@@ -8,6 +8,7 @@ through the context's clock (or the running event loop, whose time is the clock'
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ class DriverStats:
 
 
 class _Base:
-    def __init__(self, ctx: SyncContext) -> None:
+    def __init__(self, ctx: SyncContext, client: httpx.Client | httpx.AsyncClient) -> None:
         self.ctx = ctx
+        self._prefix = _absolute_prefix(client)
         self.stats = DriverStats()
         self.policy = RetryPolicy(attempts=ctx.options.max_retries + 1)
         self.throttle = Throttle(ctx.options.throttle) if ctx.options.throttle else None
@@ -51,8 +53,8 @@ class _Base:
         self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int
     ) -> httpx.Request:
         info = {"worker": worker, "attempt": attempt, "phase": call.phase}
-        # an empty params mapping would drop a query already in the path (a next link)
-        return client.build_request(call.method, call.path, params=call.params or None, extensions={"syncbench": info})
+        url, params = _target(self._prefix, call)
+        return client.build_request(call.method, url, params=params, extensions={"syncbench": info})
 
     def _outcome(
         self, call: Call, attempt: int, response: httpx.Response | None, error: Exception | None
@@ -101,6 +103,48 @@ class _Base:
         return [value for value, _ in results], max((path for _, path in results), default=0.0)
 
 
+def _absolute_prefix(client: httpx.Client | httpx.AsyncClient) -> str | None:
+    """The absolute URL that the client puts before a relative path (`http://api.sim/`), or None when
+    requests must go through httpx's own merging: the client has default params, or a base URL that is
+    not a plain absolute one."""
+    base = client.base_url
+    if client.params or not base.is_absolute_url or base.query or base.fragment:
+        return None
+    return str(client.build_request("GET", "").url)
+
+
+def _target(prefix: str | None, call: Call) -> tuple[str, dict[str, Any] | None]:
+    """The URL and params to build `call`'s request from: the very request that `params=call.params` gives.
+
+    From a relative path and `params=`, httpx parses the URL three times (the path, the path joined to
+    the base URL, the query added), which made building a request a third of a simulated request's host
+    time. With a `prefix`, the params are encoded into the URL as httpx encodes them (replacing a query
+    the path holds, as `params=` does) and a relative path is joined to the prefix as httpx joins it,
+    so httpx parses the URL once.
+    """
+    if prefix is None:
+        return call.path, call.params or None  # an empty mapping would drop a query in the path (a next link)
+    url = call.path
+    if call.params:
+        url = f"{url.partition('?')[0]}?{_query_string(call.params)}"
+    if url.startswith("/") and not url.startswith("//"):
+        url = prefix + url.lstrip("/")
+    return url, None
+
+
+def _query_string(params: dict[str, Any]) -> str:
+    """`params` encoded as httpx encodes `params=`; cached, as pages ask the same few queries again and again."""
+    try:  # typed, since True == 1 == 1.0 but they encode as "true", "1" and "1.0"
+        return _cached_query_string(tuple((name, type(value), value) for name, value in params.items()))
+    except TypeError:  # a value that cannot be a cache key, such as a list
+        return str(httpx.QueryParams(params))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_query_string(items: tuple[tuple[str, type, Any], ...]) -> str:
+    return str(httpx.QueryParams({name: value for name, _, value in items}))
+
+
 @dataclass(frozen=True, slots=True)
 class _Failed:
     error: BaseException
@@ -108,7 +152,7 @@ class _Failed:
 
 class _SyncDriver(_Base):
     def __init__(self, ctx: SyncContext, client: httpx.Client, pooled: bool) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, client)
         self.client = client
         self.pooled = pooled
 
@@ -179,7 +223,7 @@ class _SyncDriver(_Base):
 
 class _AsyncDriver(_Base):
     def __init__(self, ctx: SyncContext, client: httpx.AsyncClient) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, client)
         self.client = client
 
     async def run(self, gen: SyncGen, worker: str, levels: frozenset[str] = frozenset()) -> tuple[Any, float]:

@@ -42,6 +42,15 @@ def _template(template: str) -> re.Pattern[str]:
     return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_ts(text: str) -> int:
+    """Epoch milliseconds of an API timestamp; cached, as every run of a sweep reads the same records again."""
+    dt = datetime.fromisoformat(text.replace(" ", "T"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return round(dt.timestamp() * 1000)
+
+
 class ProfileError(ValueError):
     """A profile file that cannot be used; the message is one line naming the file and key."""
 
@@ -97,10 +106,7 @@ class ApiProfile:
 
     def parse_ts(self, text: str) -> int:
         """Epoch milliseconds from the API's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC unless stated)."""
-        dt = datetime.fromisoformat(text.replace(" ", "T"))
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return round(dt.timestamp() * 1000)
+        return _parse_ts(text)
 
     def format_ts(self, ms: int) -> str:
         dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
@@ -114,15 +120,14 @@ class ApiProfile:
 
     def body(self, response: httpx.Response) -> dict[str, Any]:
         """The JSON envelope of a successful response, or SyncFailed naming what is wrong."""
-        where = f"{response.request.method} {response.request.url.path}"
         if response.status_code != 200:
-            raise SyncFailed(f"{where} answered HTTP {response.status_code}", response)
+            raise SyncFailed(f"{_where(response)} answered HTTP {response.status_code}", response)
         try:
             body = response.json()
         except ValueError:
-            raise SyncFailed(f"{where} answered malformed JSON", response) from None
+            raise SyncFailed(f"{_where(response)} answered malformed JSON", response) from None
         if not isinstance(body, dict) or not isinstance(body.get(self.result_field), list):
-            raise SyncFailed(f"{where} answered no `{self.result_field}` list", response)
+            raise SyncFailed(f"{_where(response)} answered no `{self.result_field}` list", response)
         if self.fields:
             ours = {theirs: mine for mine, theirs in self.fields.items()}
             body[self.result_field] = [
@@ -161,6 +166,11 @@ class ApiProfile:
 
     def updated_on(self, reservation: dict[str, Any]) -> int:
         return self.parse_ts(reservation["updatedOn"])
+
+
+def _where(response: httpx.Response) -> str:
+    """The request a failure message names, e.g. `GET /v1/accounts`."""
+    return f"{response.request.method} {response.request.url.path}"
 
 
 class _TokenAuth(httpx.Auth):

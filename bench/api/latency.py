@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from functools import lru_cache
 
 from bench.scenario import Latency
 
@@ -34,4 +35,11 @@ class LatencyModel:
         n = self._repeats.get(request_key, 0)
         self._repeats[request_key] = n + 1
         mix = zlib.crc32(f"{request_key}#{n}".encode()) ^ (self.seed * 0x9E3779B1)
-        return random.Random(mix).lognormvariate(0.0, self.latency.jitter_sigma)
+        return _lognormal(mix, self.latency.jitter_sigma)
+
+
+@lru_cache(maxsize=1 << 16)
+def _lognormal(mix: int, sigma: float) -> float:
+    """The draw seeded by `mix`; cached, as every run of a sweep makes the same requests again and
+    seeding a generator costs more than the rest of a request's latency model."""
+    return random.Random(mix).lognormvariate(0.0, sigma)
