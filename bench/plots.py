@@ -8,6 +8,7 @@ without the Software/date metadata, so the same input gives the same bytes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -59,6 +60,8 @@ FANOUT_STYLE = {
     "async": {"linestyle": "--", "marker": "^"},
 }
 THROTTLED = "#d62728"
+#: what tells one run setting from another in a sweep (the seed aside)
+SETTING_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "sync", "options")
 #: y axes switch to a log scale when the largest value is this many times the smallest
 LOG_SPREAD = 20.0
 
@@ -261,6 +264,36 @@ def _stacked(ax: Axes, rows: Sequence[Row], field: str, colors: dict[str, str]) 
     return max(bottoms, default=0.0)
 
 
+def _over_seeds(rows: Sequence[Row]) -> tuple[list[Row], int]:
+    """One bar per run setting: rows that differ only in their seed become one row whose figures are
+    their means; with the number of seeds averaged (1: the rows as they are)."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        key = json.dumps({k: r.get(k) for k in SETTING_FIELDS}, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(r)
+    seeds = max((len(g) for g in groups.values()), default=1)
+    if seeds == 1:
+        return list(rows), 1
+    merged = []
+    for group in groups.values():
+        row = dict(group[0])
+        for field in ("api_calls", "rate_limited", "makespan_s"):
+            row[field] = sum(r[field] for r in group) / len(group)
+        for field in ("calls_by_endpoint", "phase_seconds"):
+            keys = sorted({k for r in group for k in r.get(field, {})})
+            row[field] = {k: sum(r.get(field, {}).get(k, 0) for r in group) / len(group) for k in keys}
+        merged.append(row)
+    return merged, seeds
+
+
+def _mean_of(seeds: int) -> str:
+    return f" (mean of {seeds} seeds)" if seeds > 1 else ""
+
+
+def _count(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
 def _key_colors(rows: Sequence[Row], field: str) -> dict[str, str]:
     """A fixed colour per endpoint or phase name, by name order."""
     keys = sorted({k for r in rows for k in r.get(field, {})})
@@ -268,7 +301,9 @@ def _key_colors(rows: Sequence[Row], field: str) -> dict[str, str]:
 
 
 def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
-    """API calls per run, stacked by endpoint, with the throttled count on top: what each strategy costs."""
+    """API calls per run, stacked by endpoint, with the throttled count on top: what each strategy costs.
+    A sweep over seeds draws the mean of its seeds."""
+    rows, seeds = _over_seeds(rows)
     panels = _scenarios(rows)
     colors = _key_colors(rows, "calls_by_endpoint")
     with _figure(len(panels), _bar_size(rows)) as (fig, axes):
@@ -278,7 +313,9 @@ def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
                 _empty(ax, "runs")
             top = _stacked(ax, ordered, "calls_by_endpoint", colors)
             for i, row in enumerate(ordered):
-                note = f"{row['api_calls']}" + (f"\n{row['rate_limited']} throttled" if row["rate_limited"] else "")
+                note = _count(row["api_calls"]) + (
+                    f"\n{_count(row['rate_limited'])} throttled" if row["rate_limited"] else ""
+                )
                 ax.text(
                     i,
                     row["api_calls"] + top * 0.01,
@@ -291,14 +328,16 @@ def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
             ax.set_ylim(0, top * 1.15 or 1)
             _bar_axis(ax, ordered)
             ax.set_ylabel("API calls (count)")
-            ax.set_title(f"API calls per run, by endpoint\n{scenario}")
+            ax.set_title(f"API calls per run, by endpoint{_mean_of(seeds)}\n{scenario}")
             if ordered:
                 ax.legend(title="endpoint", fontsize="small")
         return _save(fig, path)
 
 
 def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
-    """Seconds spent in each phase per run, against the run's makespan: which phase workers do not shorten."""
+    """Seconds spent in each phase per run, against the run's makespan: which phase workers do not shorten.
+    A sweep over seeds draws the mean of its seeds."""
+    rows, seeds = _over_seeds(rows)
     panels = _scenarios(rows)
     colors = _key_colors(rows, "phase_seconds")
     with _figure(len(panels), _bar_size(rows)) as (fig, axes):
@@ -319,7 +358,9 @@ def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
             )
             _bar_axis(ax, ordered)
             ax.set_ylabel("time in phase (simulated seconds)")
-            ax.set_title(f"Time by phase (phases may overlap, so a stack can exceed the makespan)\n{scenario}")
+            ax.set_title(
+                f"Time by phase{_mean_of(seeds)} (phases may overlap, so a stack can exceed the makespan)\n{scenario}"
+            )
             if ordered:
                 ax.legend(title="phase", fontsize="small")
         return _save(fig, path)
