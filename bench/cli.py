@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 from bench.output import HarnessError, atomic_write, csv_text, host_figures, json_text, prepare_out, trace_csv
 from bench.runner import RunSpec, results_document, run
 from bench.scenario import ScenarioError, load_scenario, shipped_scenarios
-from bench.sweep import SweepPlan, default_jobs, execute, load_manifest, parse_list
+from bench.sweep import SweepPlan, default_jobs, discard_runs, execute, load_manifest, parse_list
 from strategies import Options, UnknownStrategy, available
 
 __all__ = ["app"]
@@ -372,6 +372,7 @@ def sweep_command(
         for count in counts:
             RunSpec(plan.scenarios()[0], names[0], "threads", Options(workers=count, account_workers=account_workers))
         prepare_out(out, force=force)
+        discard_runs(out)
     specs = plan.specs()
     jobs = jobs or default_jobs()
     began = time.perf_counter()

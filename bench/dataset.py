@@ -420,6 +420,6 @@ def truth_for(
             for m in conv.messages:
                 if m.changes and m.id in wanted and (version := m.version_at(start_t)) is not None:
                     versions[m.id] = version
-        elif not any(m.active_in(lo, end_t) for m in conv.messages):
+        elif not any(lo <= m.visible_t <= end_t or (m.changes and m.active_in(lo, end_t)) for m in conv.messages):
             quiet.add(conv.id)
     return Truth(required, frozenset(quiet), versions)

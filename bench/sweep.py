@@ -137,6 +137,13 @@ def _one(spec: RunSpec, keep_trace: bool) -> tuple[list[dict[str, Any]], list[Tr
     return result.rows, (result.trace if keep_trace else None)
 
 
+def discard_runs(out: Path) -> None:
+    """Forget the saved runs of an earlier sweep in `out`: a new sweep (`--force`) runs everything afresh,
+    as the code or the scenario may have changed since; only `--resume` reuses them."""
+    for saved in (out / RUNS).glob("*.json"):
+        saved.unlink()
+
+
 def execute(
     plan: SweepPlan,
     out: Path,

@@ -80,3 +80,25 @@ def test_a_changed_scenario_file_is_not_served_from_saved_runs(tmp_path: Path) -
     scenario.write_text('name = "world"\n[dataset]\nconversations = 30\n[activity]\nactive = 6\n')
     second, _ = execute(plan, out, jobs=1)
     assert (first[0]["conversations_expected"], second[0]["conversations_expected"]) == (3, 6)
+
+
+def test_a_forced_sweep_runs_everything_afresh(tmp_path: Path) -> None:
+    """`sweep --force` over an earlier sweep's folder never serves its saved runs: the code may have
+    changed since (only `--resume` reuses them). A planted saved row shows it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    args = ["sweep", "--strategies", "since-incremental", "--fanouts", "async", "--workers", "1"]
+    args += ["--out", str(tmp_path)]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    saved = next((tmp_path / "runs").glob("*.json"))
+    record = json.loads(saved.read_text())
+    record["rows"][0]["api_calls"] = -1  # what a run by older code could have said
+    saved.write_text(json.dumps(record))
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert rows[0]["api_calls"] > 0
