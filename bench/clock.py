@@ -250,8 +250,11 @@ class VirtualExecutor:
     def __enter__(self) -> VirtualExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # an interrupt (Ctrl-C) leaves the virtual schedule mid-turn: waiting for the workers would
+        # hang, and they are daemon threads, so the process can still exit
+        interrupted = kind is not None and not issubclass(kind, Exception)
+        self.shutdown(wait=not interrupted)
 
 
 class _VirtualSelector(selectors.DefaultSelector):
