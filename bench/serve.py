@@ -32,7 +32,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bench.api import SimRequest, SimulatedAPI
-from bench.api.faults import FaultedResponse, with_faults
+from bench.api.faults import with_faults
 from bench.dataset import generate
 from bench.output import HarnessError
 from bench.scenario import Scenario
@@ -276,7 +276,7 @@ class SimServer:
         t = self._source() - self._t0  # type: ignore[operator]  (set before any request is answered)
         sim = self.api.handle(SimRequest(scope["method"], path, query, headers), t)
         body = self.dialect.outbound(sim.body) if self.dialect is not None and sim.status == 200 else sim.body
-        fault = sim.transport_fault if isinstance(sim, FaultedResponse) else None
+        fault = sim.transport_fault
         return sim.status or 502, list(sim.headers), body, sim.service_s, fault
 
 

@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl
 import httpx
 
 from bench.api import SimRequest, SimResponse, SimulatedAPI
-from bench.api.faults import FaultedResponse
 from bench.clock import RealClock, VirtualClock
 
 __all__ = ["AsyncSimTransport", "SimTransport", "TraceEntry"]
@@ -103,7 +102,7 @@ class _SimBase:
         The connection is dropped, so the next request opens a new one, as a real pool would.
         """
         limit = _read_timeout(request)
-        fault = sim.transport_fault if isinstance(sim, FaultedResponse) else None
+        fault = sim.transport_fault
         error: httpx.TransportError
         if limit is not None and sim.service_s > limit:
             error = httpx.ReadTimeout("The read operation timed out", request=request)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from bench.api.latency import LatencyModel
@@ -45,6 +45,8 @@ class SimResponse:
     throttled: bool = False
     #: conversations this response showed (listings) or served messages of
     conversations: tuple[int, ...] = ()
+    #: set by the fault layer only: the transport raises this instead of delivering the response
+    transport_fault: Literal["reset", "truncated"] | None = None
 
 
 class _BadRequest(Exception):

@@ -22,7 +22,7 @@ import math
 import random
 import zlib
 from collections import Counter
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # the core imports the scenario, which imports this module: n
 __all__ = [
     "BodyFault",
     "Duplicates",
-    "FaultedResponse",
     "Faults",
     "FaultyAPI",
     "Hit",
@@ -161,19 +160,11 @@ class Faults(_Model):
         return self.storm is not None or self.page_size is not None or any(h.on for h in (*hits, *pages))
 
 
-@dataclass(frozen=True, slots=True)
-class FaultedResponse:
-    """A response made by the fault layer; the same fields as `SimResponse`, plus a
-    `transport_fault` the transport raises instead of delivering the response."""
+def _response(*args: Any, **kwargs: Any) -> SimResponse:
+    """A response of the fault layer's making; the core is imported here, as it imports this module."""
+    from bench.api.core import SimResponse
 
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    service_s: float
-    endpoint: str
-    throttled: bool = False
-    conversations: tuple[int, ...] = ()
-    transport_fault: TransportFault | None = None
+    return SimResponse(*args, **kwargs)
 
 
 def _request_key(request: SimRequest, *, listing: bool = False) -> str:
@@ -217,7 +208,7 @@ class FaultyAPI:
         return self._draw(kind, key) < hit.rate
 
     # -- the request ---------------------------------------------------------------
-    def handle(self, request: SimRequest, t: float) -> SimResponse | FaultedResponse:
+    def handle(self, request: SimRequest, t: float) -> SimResponse:
         """Answer like the core would, unless a fault picks this request."""
         faults = self.faults
         endpoint, _ = self.classify(request.path)
@@ -229,7 +220,7 @@ class FaultyAPI:
             return self._storm(storm, t, endpoint)
         if self._hits("reset", faults.resets, endpoint, key, attempt, t):
             self.injected["reset"] += 1
-            return FaultedResponse(0, [], b"", self.api.latency.throttled_s(), endpoint, transport_fault="reset")
+            return _response(0, [], b"", self.api.latency.throttled_s(), endpoint, transport_fault="reset")
         if self._hits("5xx", faults.server_errors, endpoint, key, attempt, t):
             return self._server_error(endpoint, key, t)
         listing = endpoint in LISTINGS
@@ -244,25 +235,24 @@ class FaultyAPI:
             return replace(response, service_s=max(response.service_s, faults.timeouts.hang_s))
         if self._hits("truncated", faults.truncated, endpoint, key, attempt, t):
             self.injected["truncated"] += 1
-            copied = {f.name: getattr(response, f.name) for f in fields(response)}
-            return FaultedResponse(**copied, transport_fault="truncated")
+            return replace(response, transport_fault="truncated")
         if self._hits("malformed", faults.malformed, endpoint, key, attempt, t):
             self.injected["malformed"] += 1
             return replace(response, body=response.body[: len(response.body) // 2], conversations=())
         return response
 
-    def _storm(self, storm: Storm, t: float, endpoint: str) -> FaultedResponse:
+    def _storm(self, storm: Storm, t: float, endpoint: str) -> SimResponse:
         self.injected["storm"] += 1
         extra = [] if storm.retry_after_s is None else [("retry-after", str(storm.retry_after_s))]
         body = json.dumps({"status": "fail", "message": "rate limit exceeded"}).encode()
-        return FaultedResponse(429, self._headers(t, extra), body, self.api.latency.throttled_s(), endpoint, True)
+        return _response(429, self._headers(t, extra), body, self.api.latency.throttled_s(), endpoint, True)
 
-    def _server_error(self, endpoint: str, key: str, t: float) -> FaultedResponse:
+    def _server_error(self, endpoint: str, key: str, t: float) -> SimResponse:
         statuses = self.faults.server_errors.statuses
         status = statuses[min(len(statuses) - 1, int(self._draw("5xx-status", key) * len(statuses)))]
         self.injected[f"http-{status}"] += 1
         body = json.dumps({"status": "fail", "message": f"server error {status}"}).encode()
-        return FaultedResponse(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
+        return _response(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
 
     def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
         return self.api._headers(t, extra)
