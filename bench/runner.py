@@ -27,7 +27,6 @@ from strategies import (
     Strategy,
     SyncContext,
     get_strategy,
-    registry,
     run_async,
     run_sequential,
     run_threads,
@@ -105,15 +104,6 @@ class SyncState:
     end_t: float
 
 
-def _strategy(name: str) -> Strategy:
-    """A built-in strategy without scanning the installed plugins (~10-30 ms a scan, paid by every run
-    of a sweep); plugins through the registry, where built-ins come first too."""
-    for cls in registry.BUILTIN:
-        if cls.name == name:
-            return cls()
-    return get_strategy(name)
-
-
 @contextmanager
 def _collector_skips_older_objects() -> Iterator[None]:
     """Hide the objects alive before the run (the cached world, modules) from the cyclic garbage collector
@@ -137,7 +127,7 @@ def run(spec: RunSpec, observe: Callable[[SyncState], None] | None = None) -> Ru
 
 
 def _run(spec: RunSpec, world: World, observe: Callable[[SyncState], None] | None) -> RunResult:
-    strategy = _strategy(spec.strategy)
+    strategy = get_strategy(spec.strategy)
     scenario, opts = spec.scenario, spec.options
     api = with_faults(SimulatedAPI(world), scenario.faults)
     clock = VirtualClock()

@@ -30,6 +30,11 @@ def available() -> dict[str, type[Strategy]]:
 
 
 def get_strategy(name: str) -> Strategy:
+    """A strategy by name; a built-in without scanning the installed plugins (10-30 ms a scan,
+    which every run of a sweep would pay)."""
+    for cls in BUILTIN:
+        if cls.name == name:
+            return cls()
     strategies = available()
     if name not in strategies:
         raise UnknownStrategy(f"unknown strategy {name!r} (available: {', '.join(strategies)})")

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 import strategies.registry
-from bench.runner import RunSpec, _strategy, run
+from bench.runner import RunSpec, run
 from bench.scenario import Scenario
 from bench.transport import _query
-from strategies import Call, Options, UnknownStrategy
+from strategies import Call, Options, UnknownStrategy, get_strategy
 from strategies.drivers import _absolute_prefix, _target
 
 
@@ -37,9 +37,9 @@ def test_query_is_read_as_httpx_reads_it(path: str, params: dict[str, object] | 
 def test_builtin_strategies_are_found_without_scanning_plugins() -> None:
     """A built-in resolves without reading installed entry points; anything else still goes to the registry."""
     with mock.patch.object(strategies.registry, "entry_points", side_effect=AssertionError("scanned")):
-        assert _strategy("client-filter").name == "client-filter"
+        assert get_strategy("client-filter").name == "client-filter"
     with pytest.raises(UnknownStrategy):
-        _strategy("no-such-strategy")
+        get_strategy("no-such-strategy")
 
 
 def test_a_run_leaves_the_garbage_collector_as_it_found_it(make_scenario: Callable[..., Scenario]) -> None:
