@@ -59,9 +59,10 @@ def _query(raw: bytes) -> tuple[tuple[str, str], ...]:
 
 
 def _sim_request(request: httpx.Request) -> SimRequest:
-    """The simulator's view of an httpx request (httpx keeps header names lower-cased)."""
+    """The simulator's view of an httpx request. httpx's `Headers` is passed as it is: it looks names up
+    case-insensitively, and the simulator reads one header, so decoding them all would be wasted."""
     url = request.url
-    return SimRequest(request.method, url.path, dict(_query(url.query)), dict(request.headers.items()))
+    return SimRequest(request.method, url.path, dict(_query(url.query)), request.headers)
 
 
 class _SimBase:

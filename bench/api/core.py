@@ -11,8 +11,8 @@ import base64
 import bisect
 import heapq
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import lru_cache
@@ -27,12 +27,28 @@ from bench.dataset import Conversation, Message, World
 __all__ = ["SimRequest", "SimResponse", "SimulatedAPI", "format_ts", "parse_ts"]
 
 
+@lru_cache(maxsize=1 << 14)
+def _classify(path: str) -> tuple[str, str | None]:
+    """Cached: the transport's trace asks again for each request, and a sweep's runs ask the same paths."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] != ["v1", "accounts"]:
+        return "unknown", None
+    if len(parts) == 2:
+        return "accounts", None
+    rest = parts[3:]
+    names = {
+        1: {"reservations": "reservations", "conversations": "conversations"},
+        3: {"reservations": "reservation_conversations", "conversations": "messages"},
+    }
+    return names.get(len(rest), {}).get(rest[0] if rest else "", "unknown"), parts[2]
+
+
 @dataclass(frozen=True, slots=True)
 class SimRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # httpx's own `Headers` will do: only `authorization` is ever read
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,55 @@ class SimResponse:
 
 class _BadRequest(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A route's answer: its records, already in JSON, the envelope's other fields, and the
+    conversations it shows (listings) or serves messages of."""
+
+    endpoint: str
+    records: list[str]
+    envelope: dict[str, Any] = field(default_factory=dict)
+    shown: tuple[int, ...] = ()
+
+
+def _envelope(records: list[str], envelope: dict[str, Any]) -> bytes:
+    """The body `json.dumps({"status": "success", "result": [...], **envelope})` gives, byte for byte,
+    from records already encoded."""
+    extra = json.dumps(envelope)[1:-1]
+    return f'{{"status": "success", "result": [{", ".join(records)}]{", " if extra else ""}{extra}}}'.encode()
+
+
+# Records in JSON, cached by everything they show: a sweep's runs list the same records again and
+# again, and building and encoding them was a tenth of a simulated request's host time.
+@lru_cache(maxsize=1 << 16)
+def _message_json(mid: int, cid: int, sent_ms: int, version: tuple[int, bool] | None, precision: str) -> str:
+    record: dict[str, Any] = {"id": mid, "conversationId": cid, "sentAt": format_ts(sent_ms, precision)}
+    if version is None:
+        record["body"] = f"message {mid}"
+    elif version[1]:  # deleted: a tombstone, as chat APIs keep one, so readers learn it is gone
+        record |= {"body": None, "editedAt": format_ts(version[0], precision), "deleted": True}
+    else:
+        record |= {"body": f"message {mid}, edited", "editedAt": format_ts(version[0], precision)}
+    return json.dumps(record)
+
+
+@lru_cache(maxsize=1 << 14)
+def _conversation_json(cid: int, rid: int | None, created_ms: int, last_ms: int, precision: str) -> str:
+    return json.dumps(
+        {
+            "id": cid,
+            "reservationId": rid,
+            "createdAt": format_ts(created_ms, precision),
+            "lastMessageAt": format_ts(last_ms, precision),
+        }
+    )
+
+
+@lru_cache(maxsize=1 << 14)
+def _reservation_json(rid: int, updated_ms: int, precision: str) -> str:
+    return json.dumps({"id": rid, "updatedOn": format_ts(updated_ms, precision)})
 
 
 def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[int, int]]:
@@ -172,6 +237,8 @@ class SimulatedAPI:
         self._signal = self.scenario.dialect.throttle_signal
         self._accounting_scope = self.scenario.rate_limits[0].scope
         self.latency = LatencyModel(self.scenario.latency, self.scenario.seed)
+        self._start_s = self.scenario.start_ms / 1000  # a property that parses the start: read it once
+        self._precision = self.scenario.dialect.timestamp_precision
         self.admitted: list[tuple[str, float]] = []  # (limiter key, t): the server's own accounting
         self._busy: list[float] = []  # when each request in service finishes (server_concurrency)
         self._by_reservation: dict[int, list[Conversation]] = {}
@@ -180,11 +247,8 @@ class SimulatedAPI:
                 self._by_reservation.setdefault(conv.reservation_id, []).append(conv)
 
     # -- helpers ------------------------------------------------------------
-    def _ts(self, ms: int) -> str:
-        return format_ts(ms, self.scenario.dialect.timestamp_precision)
-
     def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-        now_s = self.scenario.start_ms / 1000 + t
+        now_s = self._start_s + t
         return [("content-type", "application/json"), ("date", http_date(int(now_s))), *(extra or [])]
 
     @staticmethod
@@ -252,43 +316,31 @@ class SimulatedAPI:
         return item if isinstance(item, int) else item.id
 
     # -- records ------------------------------------------------------------
-    def _conversation(self, cid: int) -> dict[str, Any]:
+    def _conversation(self, cid: int) -> str:
         conv = self.world.conversations[cid]
-        return {
-            "id": conv.id,
-            "reservationId": conv.reservation_id,
-            "createdAt": self._ts(conv.created_ms),
-            "lastMessageAt": self._ts(self.live.last_ms[cid]),
-        }
+        return _conversation_json(cid, conv.reservation_id, conv.created_ms, self.live.last_ms[cid], self._precision)
 
-    def _reservation(self, rid: int) -> dict[str, Any]:
-        return {"id": rid, "updatedOn": self._ts(self.live.updated_ms[rid])}
+    def _reservation(self, rid: int) -> str:
+        return _reservation_json(rid, self.live.updated_ms[rid], self._precision)
 
-    def _message(self, m: Message) -> dict[str, Any]:
-        record = {"id": m.id, "conversationId": m.conversation_id, "sentAt": self._ts(m.sent_ms)}
-        version = self.live.versions.get(m.id)
-        if version is None:
-            return record | {"body": f"message {m.id}"}
-        edited_ms, deleted = version
-        if deleted:  # a tombstone, as chat APIs keep one, so readers learn it is gone
-            return record | {"body": None, "editedAt": self._ts(edited_ms), "deleted": True}
-        return record | {"body": f"message {m.id}, edited", "editedAt": self._ts(edited_ms)}
+    def _message(self, m: Message) -> str:
+        return _message_json(m.id, m.conversation_id, m.sent_ms, self.live.versions.get(m.id), self._precision)
 
     # -- routing ------------------------------------------------------------
-    def _route(self, request: SimRequest) -> tuple[str, str | None, list[Any], dict[str, Any]]:
-        """(endpoint, account, items, envelope extras) for a GET, or raise."""
+    def _route(self, request: SimRequest) -> _Answer:
+        """What a GET answers, or raise."""
         parts = [p for p in request.path.split("/") if p]
         if request.method != "GET":
             raise _BadRequest("only GET is supported")
         if parts == ["v1", "accounts"]:
-            return "accounts", None, [{"id": a} for a in self.world.accounts], {}
+            return _Answer("accounts", [json.dumps({"id": a}) for a in self.world.accounts])
         if len(parts) < 4 or parts[:2] != ["v1", "accounts"] or parts[2] not in self.world.accounts:
             raise LookupError(request.path)
         account, rest = parts[2], parts[3:]
         live, q = self.live, request.query
         if rest == ["reservations"]:
             page, env = self._page(live.reservations(account), q, _descending(live.reservation_key), request.path)
-            return "reservations", account, [self._reservation(r) for r in page], env
+            return _Answer("reservations", [self._reservation(r) for r in page], env)
         if rest == ["conversations"]:
             ids = live.conversations(account)
             since, until = self._bound(q, "since"), self._bound(q, "until")
@@ -297,21 +349,21 @@ class SimulatedAPI:
             if until is not None:
                 ids = [cid for cid in ids if live.last_ms[cid] <= until]
             page, env = self._page(ids, q, _descending(live.conversation_key), request.path)
-            return "conversations", account, [self._conversation(c) for c in page], env
+            return _Answer("conversations", [self._conversation(c) for c in page], env, tuple(page))
         if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
             rid = self._id(rest[1])
             res = self.world.reservations.get(rid)
             if res is None or res.account != account or rid not in live.updated_ms:
                 raise LookupError(request.path)
-            convs = [c.id for c in self._by_reservation.get(rid, []) if c.id in live.last_ms]
-            return "reservation_conversations", account, [self._conversation(c) for c in convs], {}
+            convs = tuple(c.id for c in self._by_reservation.get(rid, []) if c.id in live.last_ms)
+            return _Answer("reservation_conversations", [self._conversation(c) for c in convs], shown=convs)
         if len(rest) == 3 and rest[0] == "conversations" and rest[2] == "messages":
             cid = self._id(rest[1])
             conv = self.world.conversations.get(cid)
             if conv is None or conv.account != account or cid not in live.last_ms:
                 raise LookupError(request.path)
             page, env = self._page(live.messages[cid], q, lambda m: (m.visible_t, m.id), request.path)
-            return "messages", account, [self._message(m) for m in page], env
+            return _Answer("messages", [self._message(m) for m in page], env, (cid,))
         raise LookupError(request.path)
 
     def _bound(self, query: dict[str, str], name: str) -> int | None:
@@ -345,17 +397,7 @@ class SimulatedAPI:
     @staticmethod
     def classify(path: str) -> tuple[str, str | None]:
         """(endpoint name, account) from the path's shape alone, before any work is done."""
-        parts = [p for p in path.split("/") if p]
-        if parts[:2] != ["v1", "accounts"]:
-            return "unknown", None
-        if len(parts) == 2:
-            return "accounts", None
-        rest = parts[3:]
-        names = {
-            1: {"reservations": "reservations", "conversations": "conversations"},
-            3: {"reservations": "reservation_conversations", "conversations": "messages"},
-        }
-        return names.get(len(rest), {}).get(rest[0] if rest else "", "unknown"), parts[2]
+        return _classify(path)
 
     def handle(self, request: SimRequest, t: float) -> SimResponse:
         """Answer `request` arriving at simulated time `t` (seconds since the scenario start)."""
@@ -368,22 +410,16 @@ class SimulatedAPI:
         self.admitted.append((keys[self._accounting_scope], t))
         usage = usage_headers(decision, self._signal)
         try:
-            endpoint, _, items, env = self._route(request)
+            answer = self._route(request)
         except LookupError:
             return self._error(404, "not found", t, endpoint, usage)
         except _BadRequest as error:
             return self._error(400, str(error), t, endpoint, usage)
-        body = {"status": "success", "result": items, **env}
-        service = self.latency.service_s(endpoint, len(items), f"{request.path}?{sorted(request.query.items())}")
-        if endpoint in ("conversations", "reservation_conversations"):
-            shown = tuple(item["id"] for item in items)
-        elif endpoint == "messages":
-            shown = (int(request.path.rstrip("/").split("/")[-2]),)
-        else:
-            shown = ()
+        items = len(answer.records)
+        service = self.latency.service_s(answer.endpoint, items, f"{request.path}?{sorted(request.query.items())}")
         service = self._queued(t, service)
-        body_bytes = json.dumps(body).encode()
-        return SimResponse(200, self._headers(t, usage), body_bytes, service, endpoint, conversations=shown)
+        body = _envelope(answer.records, answer.envelope)
+        return SimResponse(200, self._headers(t, usage), body, service, answer.endpoint, conversations=answer.shown)
 
     def _queued(self, t: float, service: float) -> float:
         """Service time plus the wait for a free server slot, when the server caps its concurrency."""
@@ -399,7 +435,7 @@ class SimulatedAPI:
 
     def _throttled(self, decision: Decision, t: float, endpoint: str) -> SimResponse:
         """Throttling as the dialect tells it (429 with headers, or a 400/403 with an error code)."""
-        status, extra, body = throttled(decision, self._signal, self.scenario.start_ms / 1000 + t)
+        status, extra, body = throttled(decision, self._signal, self._start_s + t)
         return SimResponse(status, self._headers(t, extra), body, self.latency.throttled_s(), endpoint, throttled=True)
 
     def _error(
