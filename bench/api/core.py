@@ -43,6 +43,12 @@ def _classify(path: str) -> tuple[str, str | None]:
     return names.get(len(rest), {}).get(rest[0] if rest else "", "unknown"), parts[2]
 
 
+@lru_cache(maxsize=1 << 14)
+def _request_key(path: str, query: tuple[tuple[str, str], ...]) -> str:
+    """What the latency model draws a request's jitter by; cached, as the same requests come again."""
+    return f"{path}?{sorted(query)}"
+
+
 @dataclass(frozen=True, slots=True)
 class SimRequest:
     method: str
@@ -236,6 +242,7 @@ class SimulatedAPI:
         self.limiter = build_limiter(self.scenario.rate_limits)
         self._signal = self.scenario.dialect.throttle_signal
         self._accounting_scope = self.scenario.rate_limits[0].scope
+        self._by_key = any(limit.scope == "key" for limit in self.scenario.rate_limits)
         self.latency = LatencyModel(self.scenario.latency, self.scenario.seed)
         self._start_s = self.scenario.start_ms / 1000  # a property that parses the start: read it once
         self._precision = self.scenario.dialect.timestamp_precision
@@ -251,14 +258,13 @@ class SimulatedAPI:
         now_s = self._start_s + t
         return [("content-type", "application/json"), ("date", http_date(int(now_s))), *(extra or [])]
 
-    @staticmethod
-    def _limiter_keys(request: SimRequest, account: str | None) -> dict[str, str]:
-        """The quota each scope charges this request to."""
-        return {
-            "account": f"account:{account}",
-            "key": f"key:{request.headers.get('authorization', '')}",
-            "global": "global",
-        }
+    def _limiter_keys(self, request: SimRequest, account: str | None) -> dict[str, str]:
+        """The quota each scope charges this request to; the API key's only when a scope counts by key,
+        as looking a header up costs more than the rest of this."""
+        keys = {"account": f"account:{account}", "global": "global"}
+        if self._by_key:
+            keys["key"] = f"key:{request.headers.get('authorization', '')}"
+        return keys
 
     def _int(self, query: dict[str, str], name: str, default: int) -> int:
         raw = query.get(name)
@@ -416,7 +422,9 @@ class SimulatedAPI:
         except _BadRequest as error:
             return self._error(400, str(error), t, endpoint, usage)
         items = len(answer.records)
-        service = self.latency.service_s(answer.endpoint, items, f"{request.path}?{sorted(request.query.items())}")
+        service = self.latency.service_s(
+            answer.endpoint, items, _request_key(request.path, tuple(request.query.items()))
+        )
         service = self._queued(t, service)
         body = _envelope(answer.records, answer.envelope)
         return SimResponse(200, self._headers(t, usage), body, service, answer.endpoint, conversations=answer.shown)
