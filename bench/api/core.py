@@ -11,7 +11,7 @@ import base64
 import bisect
 import heapq
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -77,51 +77,60 @@ class _BadRequest(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """A route's answer: its records, already in JSON, the envelope's other fields, and the
-    conversations it shows (listings) or serves messages of."""
+    """A route's answer: its `result` list already in JSON and how many records it holds, the
+    envelope's other fields, and the conversations it shows (listings) or serves messages of."""
 
     endpoint: str
-    records: list[str]
+    result: str
+    count: int
     envelope: dict[str, Any] = field(default_factory=dict)
     shown: tuple[int, ...] = ()
 
 
-def _envelope(records: list[str], envelope: dict[str, Any]) -> bytes:
+def _envelope(result: str, envelope: dict[str, Any]) -> bytes:
     """The body `json.dumps({"status": "success", "result": [...], **envelope})` gives, byte for byte,
-    from records already encoded."""
+    from the result list already encoded."""
     extra = json.dumps(envelope)[1:-1]
-    return f'{{"status": "success", "result": [{", ".join(records)}]{", " if extra else ""}{extra}}}'.encode()
+    return f'{{"status": "success", "result": {result}{", " if extra else ""}{extra}}}'.encode()
 
 
-# Records in JSON, cached by everything they show: a sweep's runs list the same records again and
-# again, and building and encoding them was a tenth of a simulated request's host time.
-@lru_cache(maxsize=1 << 16)
-def _message_json(mid: int, cid: int, sent_ms: int, version: tuple[int, bool] | None, precision: str) -> str:
+def _message(mid: int, cid: int, sent_ms: int, version: tuple[int, bool] | None, precision: str) -> dict[str, Any]:
     record: dict[str, Any] = {"id": mid, "conversationId": cid, "sentAt": format_ts(sent_ms, precision)}
     if version is None:
-        record["body"] = f"message {mid}"
-    elif version[1]:  # deleted: a tombstone, as chat APIs keep one, so readers learn it is gone
-        record |= {"body": None, "editedAt": format_ts(version[0], precision), "deleted": True}
-    else:
-        record |= {"body": f"message {mid}, edited", "editedAt": format_ts(version[0], precision)}
-    return json.dumps(record)
+        return record | {"body": f"message {mid}"}
+    edited_ms, deleted = version
+    if deleted:  # a tombstone, as chat APIs keep one, so readers learn it is gone
+        return record | {"body": None, "editedAt": format_ts(edited_ms, precision), "deleted": True}
+    return record | {"body": f"message {mid}, edited", "editedAt": format_ts(edited_ms, precision)}
 
 
-@lru_cache(maxsize=1 << 14)
-def _conversation_json(cid: int, rid: int | None, created_ms: int, last_ms: int, precision: str) -> str:
-    return json.dumps(
-        {
-            "id": cid,
-            "reservationId": rid,
-            "createdAt": format_ts(created_ms, precision),
-            "lastMessageAt": format_ts(last_ms, precision),
-        }
-    )
+def _conversation(cid: int, rid: int | None, created_ms: int, last_ms: int, precision: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "reservationId": rid,
+        "createdAt": format_ts(created_ms, precision),
+        "lastMessageAt": format_ts(last_ms, precision),
+    }
 
 
-@lru_cache(maxsize=1 << 14)
-def _reservation_json(rid: int, updated_ms: int, precision: str) -> str:
-    return json.dumps({"id": rid, "updatedOn": format_ts(updated_ms, precision)})
+def _reservation(rid: int, updated_ms: int, precision: str) -> dict[str, Any]:
+    return {"id": rid, "updatedOn": format_ts(updated_ms, precision)}
+
+
+_RECORDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "messages": _message,
+    "conversations": _conversation,
+    "reservations": _reservation,
+}
+
+
+@lru_cache(maxsize=4096)
+def _page_json(kind: str, records: tuple[tuple[Any, ...], ...], precision: str) -> str:
+    """A page of records in JSON, cached by everything its records show. A sweep's runs list the same
+    pages again and again, and building and encoding them was a tenth of a request's host time; a page,
+    not a record, is what is cached, so a world listed only once pays one encoding a page, as before."""
+    record = _RECORDS[kind]
+    return json.dumps([record(*fields, precision) for fields in records])
 
 
 def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[int, int]]:
@@ -322,15 +331,19 @@ class SimulatedAPI:
         return item if isinstance(item, int) else item.id
 
     # -- records ------------------------------------------------------------
-    def _conversation(self, cid: int) -> str:
-        conv = self.world.conversations[cid]
-        return _conversation_json(cid, conv.reservation_id, conv.created_ms, self.live.last_ms[cid], self._precision)
+    def _conversations(self, ids: Iterable[int]) -> str:
+        convs, last_ms = self.world.conversations, self.live.last_ms
+        fields = tuple((c, convs[c].reservation_id, convs[c].created_ms, last_ms[c]) for c in ids)
+        return _page_json("conversations", fields, self._precision)
 
-    def _reservation(self, rid: int) -> str:
-        return _reservation_json(rid, self.live.updated_ms[rid], self._precision)
+    def _reservations(self, ids: list[int]) -> str:
+        fields = tuple((r, self.live.updated_ms[r]) for r in ids)
+        return _page_json("reservations", fields, self._precision)
 
-    def _message(self, m: Message) -> str:
-        return _message_json(m.id, m.conversation_id, m.sent_ms, self.live.versions.get(m.id), self._precision)
+    def _messages(self, page: list[Message]) -> str:
+        versions = self.live.versions
+        fields = tuple((m.id, m.conversation_id, m.sent_ms, versions.get(m.id)) for m in page)
+        return _page_json("messages", fields, self._precision)
 
     # -- routing ------------------------------------------------------------
     def _route(self, request: SimRequest) -> _Answer:
@@ -339,14 +352,14 @@ class SimulatedAPI:
         if request.method != "GET":
             raise _BadRequest("only GET is supported")
         if parts == ["v1", "accounts"]:
-            return _Answer("accounts", [json.dumps({"id": a}) for a in self.world.accounts])
+            return _Answer("accounts", json.dumps([{"id": a} for a in self.world.accounts]), len(self.world.accounts))
         if len(parts) < 4 or parts[:2] != ["v1", "accounts"] or parts[2] not in self.world.accounts:
             raise LookupError(request.path)
         account, rest = parts[2], parts[3:]
         live, q = self.live, request.query
         if rest == ["reservations"]:
             page, env = self._page(live.reservations(account), q, _descending(live.reservation_key), request.path)
-            return _Answer("reservations", [self._reservation(r) for r in page], env)
+            return _Answer("reservations", self._reservations(page), len(page), env)
         if rest == ["conversations"]:
             ids = live.conversations(account)
             since, until = self._bound(q, "since"), self._bound(q, "until")
@@ -355,21 +368,21 @@ class SimulatedAPI:
             if until is not None:
                 ids = [cid for cid in ids if live.last_ms[cid] <= until]
             page, env = self._page(ids, q, _descending(live.conversation_key), request.path)
-            return _Answer("conversations", [self._conversation(c) for c in page], env, tuple(page))
+            return _Answer("conversations", self._conversations(page), len(page), env, tuple(page))
         if len(rest) == 3 and rest[0] == "reservations" and rest[2] == "conversations":
             rid = self._id(rest[1])
             res = self.world.reservations.get(rid)
             if res is None or res.account != account or rid not in live.updated_ms:
                 raise LookupError(request.path)
             convs = tuple(c.id for c in self._by_reservation.get(rid, []) if c.id in live.last_ms)
-            return _Answer("reservation_conversations", [self._conversation(c) for c in convs], shown=convs)
+            return _Answer("reservation_conversations", self._conversations(convs), len(convs), shown=convs)
         if len(rest) == 3 and rest[0] == "conversations" and rest[2] == "messages":
             cid = self._id(rest[1])
             conv = self.world.conversations.get(cid)
             if conv is None or conv.account != account or cid not in live.last_ms:
                 raise LookupError(request.path)
             page, env = self._page(live.messages[cid], q, lambda m: (m.visible_t, m.id), request.path)
-            return _Answer("messages", [self._message(m) for m in page], env, (cid,))
+            return _Answer("messages", self._messages(page), len(page), env, (cid,))
         raise LookupError(request.path)
 
     def _bound(self, query: dict[str, str], name: str) -> int | None:
@@ -421,12 +434,11 @@ class SimulatedAPI:
             return self._error(404, "not found", t, endpoint, usage)
         except _BadRequest as error:
             return self._error(400, str(error), t, endpoint, usage)
-        items = len(answer.records)
         service = self.latency.service_s(
-            answer.endpoint, items, _request_key(request.path, tuple(request.query.items()))
+            answer.endpoint, answer.count, _request_key(request.path, tuple(request.query.items()))
         )
         service = self._queued(t, service)
-        body = _envelope(answer.records, answer.envelope)
+        body = _envelope(answer.result, answer.envelope)
         return SimResponse(200, self._headers(t, usage), body, service, answer.endpoint, conversations=answer.shown)
 
     def _queued(self, t: float, service: float) -> float:
