@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench import clock as clock_module
 from bench.clock import ClockError, RealClock, VirtualClock, VirtualFuture
@@ -350,6 +352,98 @@ def test_asyncio_gather_of_sleeps_is_deterministic() -> None:
         assert wake[name] == seconds
         assert wake[name + "'"] == seconds * 1.5
     assert [t for t, _ in first] == sorted(t for t, _ in first)
+
+
+def test_asyncio_timers_due_at_the_same_instant_fire_in_the_order_they_were_set() -> None:
+    """Equal wake times resolve first come first served, as the thread scheduler does, not by the heap's layout."""
+    clock = VirtualClock()
+    loop = clock.new_event_loop()
+    order: list[int] = []
+
+    async def sleeper(index: int) -> None:
+        await asyncio.sleep(1.0 + (index % 3))  # three instants, many sleepers at each
+        order.append(index)
+
+    async def main() -> None:
+        await asyncio.gather(*(sleeper(i) for i in range(30)))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert order == sorted(range(30), key=lambda i: (i % 3, i))
+
+
+def _sleep_log(naps: list[list[float]], skip: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, int, int]]:
+    """(time, task, nap) of every wake-up, with the loop's skipping of lone sleeps allowed or not."""
+    with monkeypatch.context() as patch:
+        if not skip:
+            patch.setattr(clock_module._VirtualEventLoop, "_next_to_wake", lambda self, when: False)
+        clock = VirtualClock()
+        loop = clock.new_event_loop()
+        log: list[tuple[float, int, int]] = []
+        lock = asyncio.Lock()
+
+        async def task(index: int, seconds: list[float]) -> None:
+            for step, nap in enumerate(seconds):
+                if step % 2:
+                    async with lock:  # a waiter woken by a release is ready: no skipping past it
+                        await asyncio.sleep(nap)
+                else:
+                    await asyncio.sleep(nap)
+                log.append((loop.time(), index, step))
+
+        async def main() -> None:
+            await asyncio.gather(*(task(i, seconds) for i, seconds in enumerate(naps)))
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+    return log
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    naps=st.lists(
+        st.lists(st.sampled_from([0.0, 0.001, 0.003, 0.05, 0.1, 0.25, 1.0, 7.5]), min_size=1, max_size=12),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_lone_sleep_ending_at_once_changes_nothing_that_happens(
+    naps: list[list[float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop ends a sleep without suspending when its task is next to run anyway; every wake-up
+    happens at the same instant and in the same order as when every sleep suspends. The naps are
+    few distinct values, so equal instants (and their tie order) come up often."""
+    assert _sleep_log(naps, True, monkeypatch) == _sleep_log(naps, False, monkeypatch)
+
+
+def test_lone_sleeps_end_without_a_loop_turn() -> None:
+    """A task sleeping alone is never suspended: the loop turns once for the whole run."""
+    clock = VirtualClock()
+    loop = clock.new_event_loop()
+    turns = 0
+    run_once = loop._run_once  # type: ignore[attr-defined]
+
+    def counted() -> None:
+        nonlocal turns
+        turns += 1
+        run_once()
+
+    loop._run_once = counted  # type: ignore[attr-defined]
+
+    async def naps() -> None:
+        for _ in range(1000):
+            await asyncio.sleep(0.5)
+
+    try:
+        loop.run_until_complete(naps())
+    finally:
+        loop.close()
+    assert clock.now() == 500.0
+    assert turns < 5, turns
 
 
 # -- real clock ----------------------------------------------------------------
