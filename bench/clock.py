@@ -265,9 +265,13 @@ class _VirtualSelector(selectors.DefaultSelector):
         super().__init__()
         self._clock = clock
 
+    @property
+    def polling(self) -> bool:
+        """Whether real descriptors are registered (the loop's own wake-up pipe aside)."""
+        return len(self._fd_to_key) > 1  # type: ignore[attr-defined]
+
     def select(self, timeout: float | None = None) -> list[Any]:
-        # Only the loop's own wake-up pipe registered: nothing real to poll for.
-        events = super().select(0) if len(self.get_map()) > 1 else []
+        events = super().select(0) if self.polling else []
         if events or timeout == 0:
             return events
         if timeout is None:
@@ -287,10 +291,8 @@ class _Timer(asyncio.TimerHandle):
     __slots__ = ("_seq",)
     _seq: int
 
-    def __lt__(self, other: object) -> bool:  # heapq compares with `<` only
-        if not isinstance(other, _Timer):
-            return NotImplemented
-        return (self._when, self._seq) < (other._when, other._seq)
+    def __lt__(self, other: _Timer) -> bool:  # type: ignore[override]  # heapq compares with `<` only
+        return self._when < other._when or (self._when == other._when and self._seq < other._seq)
 
 
 class _VirtualEventLoop(asyncio.SelectorEventLoop):
@@ -298,6 +300,8 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
         super().__init__(_VirtualSelector(clock))
         self._virtual_clock = clock
         self._timers = 0
+        self._ended = _Timer(0.0, _END_SLEEP, (), self)  # what a sleep that ended at once gets to cancel
+        self._ended.cancel()
 
     def time(self) -> float:
         return self._virtual_clock._now
@@ -312,13 +316,13 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
         `asyncio.sleep` returns without suspending its task. The order of events is unchanged; the
         suspensions saved were a third of an async run's and cost a seventh of its host time.
         """
+        if callback is _END_SLEEP and self._next_to_wake(when):
+            callback(*args)  # the sleep's future is done: `await` goes straight on
+            return self._ended
         self._check_closed()  # type: ignore[attr-defined]
         self._timers += 1
         timer = _Timer(when, callback, args, self, context)
         timer._seq = self._timers
-        if callback is _END_SLEEP and self._next_to_wake(when):
-            timer._run()
-            return timer
         heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
         timer._scheduled = True
         return timer
@@ -326,7 +330,7 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
     def _next_to_wake(self, when: float) -> bool:
         """Whether a timer at `when` would be the only thing the loop's next turn runs; if so, move
         time to where that turn would put it."""
-        if self._ready or self._stopping or len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]
+        if self._ready or self._stopping or self._selector.polling:  # type: ignore[attr-defined]
             return False
         now = self._virtual_clock._now
         after = now + min(max(0.0, when - now), MAXIMUM_SELECT_TIMEOUT)  # as the idle select moves it
