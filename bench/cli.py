@@ -398,7 +398,7 @@ def sweep_command(
     labels = {
         f"{specs[i].strategy} {specs[i].fanout} x{specs[i].options.workers}": t for i, t in sorted(traces.items())
     }
-    write_reports(rows, out, {w.name: scenario_hash(w) for w in worlds}, traces=labels)
+    write_reports(rows, out, {w.name: scenario_hash(w) for w in worlds}, traces=labels, jobs=jobs)
     Console().print(f"{len(rows)} rows from {len(specs)} runs in {host['host_seconds']:.1f} s -> {out}")
 
 
@@ -424,7 +424,7 @@ def report_command(
     from bench.report import load_results, write_reports
 
     document = load_results(folder)
-    written = write_reports(document["results"], folder, document["scenarios"])
+    written = write_reports(document["results"], folder, document["scenarios"], jobs=default_jobs())
     Console().print(f"wrote {len(written)} files to {folder}")
 
 

@@ -51,7 +51,7 @@ def scale_command(
     points = study(world, counts, names, fanout.value, workers, jobs or default_jobs())
     write_study(points, out, f"{world.name}, {fanout.value} x{workers}")
     if document is not None:
-        write_reports(document["results"], out, document["scenarios"])
+        write_reports(document["results"], out, document["scenarios"], jobs=jobs or default_jobs())
     table = Table(title=f"scaling: {world.name}")
     for column in ("strategy", "conversations", "host (s)", "peak MiB", "makespan (s)", "calls"):
         table.add_column(column, justify="left" if column == "strategy" else "right")

@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bench.api.faults import BodyFault, Duplicates, Faults, FaultyAPI, Hit, ServerErrors, ShortPages, Storm, Timeouts
 from bench.metrics import r6
+from bench.pools import process_pool
 from bench.runner import RunSpec, SyncState, run
 from bench.scenario import Scenario
 from strategies import Options, get_strategy
@@ -327,20 +327,13 @@ class Matrix:
         return sum(cell["verdict"] != "ok" for cell in self.cells)
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops the matrix and exits 130."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _execute(cells: list[CellSpec], jobs: int) -> list[dict[str, Any]]:
     """Run cells in processes (the slow, full-sync strategies first); results in the cells' order."""
     if jobs <= 1 or len(cells) <= 1:
         return [run_cell(cell) for cell in cells]
     order = sorted(range(len(cells)), key=lambda i: (not get_strategy(cells[i].strategy).full, i))
     results: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(cells)), initializer=_ignore_sigint) as pool:
+    with process_pool(min(jobs, len(cells))) as pool:
         futures = {i: pool.submit(run_cell, cells[i]) for i in order}
         try:
             for i in order:

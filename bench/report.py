@@ -14,11 +14,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench import compare, plots
 from bench.output import HarnessError, atomic_write
+from bench.pools import process_pool
 
 __all__ = ["KEY_FIELDS", "REPORT_FIELDS", "load_results", "write_reports"]
 
@@ -302,13 +304,15 @@ def _slug(name: str, taken: set[str]) -> str:
     return slug
 
 
-def _scenario_plots(name: str, rows: Sequence[Row], out: Path, slug: str) -> list[tuple[str, Path]]:
-    """The five row plots of one scenario, as (title, path)."""
-    return [(f"{title} ({name})", fn(rows, out / f"{slug}-{kind}.png")) for kind, title, fn in PLOTS]
+def _scenario_plots(name: str, rows: Sequence[Row], out: Path, slug: str) -> list[tuple[str, partial[Path]]]:
+    """The five row plots of one scenario, to draw: (title, drawing)."""
+    return [(f"{title} ({name})", partial(fn, rows, out / f"{slug}-{kind}.png")) for kind, title, fn in PLOTS]
 
 
-def _timeline_blocks(traces: Mapping[str, Sequence[Any]], out: Path, taken: set[str]) -> tuple[list[Block], list[Path]]:
-    """A request timeline per given trace, in label order."""
+def _timeline_blocks(
+    traces: Mapping[str, Sequence[Any]], out: Path, taken: set[str]
+) -> tuple[list[Block], list[partial[Path]]]:
+    """A request timeline per given trace, in label order, and the drawings they need."""
     if not traces:
         return [], []
     blocks: list[Block] = [
@@ -318,15 +322,24 @@ def _timeline_blocks(traces: Mapping[str, Sequence[Any]], out: Path, taken: set[
             " triangles mark retries. The lower panel counts requests in flight: where it sags, workers wait."
         ),
     ]
-    paths = []
+    drawings = []
     for label in sorted(traces):
-        path = plots.timeline(traces[label], out / f"timeline-{_slug(label, taken)}.png", title=f"Requests: {label}")
+        path = out / f"timeline-{_slug(label, taken)}.png"
+        drawings.append(partial(plots.timeline, traces[label], path, title=f"Requests: {label}"))
         blocks += [Heading(3, label), Image(f"Request timeline: {label}", path.name)]
-        paths.append(path)
-    return blocks, paths
+    return blocks, drawings
 
 
-def _write_documents(blocks: list[Block], out: Path, paths: list[Path]) -> list[Path]:
+def _draw(drawings: list[partial[Path]], jobs: int) -> list[Path]:
+    """Draw the PNGs, in `jobs` processes when there are several: matplotlib draws on one core, and
+    drawing is most of a sweep report's time."""
+    if jobs <= 1 or len(drawings) <= 1:
+        return [draw() for draw in drawings]
+    with process_pool(min(jobs, len(drawings))) as pool:
+        return [future.result() for future in [pool.submit(draw) for draw in drawings]]
+
+
+def _write_documents(blocks: list[Block], out: Path, paths: Sequence[Path]) -> list[Path]:
     """report.md and report.html from the blocks; the PNGs are already on disk."""
     md, page = out / "report.md", out / "report.html"
     atomic_write(md, render_markdown(blocks))
@@ -336,12 +349,17 @@ def _write_documents(blocks: list[Block], out: Path, paths: list[Path]) -> list[
 
 
 def write_reports(
-    rows: list[Row], out: Path, scenario_hashes: dict[str, str], *, traces: Mapping[str, Sequence[Any]] | None = None
+    rows: list[Row],
+    out: Path,
+    scenario_hashes: dict[str, str],
+    *,
+    traces: Mapping[str, Sequence[Any]] | None = None,
+    jobs: int = 1,
 ) -> list[Path]:
     """Write report.md, report.html and the plots into `out`; returns the files written.
 
     `traces` (optional) maps a label such as "reservation-early-stop threads x20" to that run's
-    trace, drawn as a request timeline.
+    trace, drawn as a request timeline. The plots are drawn in `jobs` processes.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,15 +373,16 @@ def write_reports(
         ),
     ]
     taken: set[str] = {"report", "timeline"}
-    paths: list[Path] = []
+    drawings: list[partial[Path]] = []
     for name in scenarios:
         srows = [r for r in rows if r["scenario"] == name]
         made = _scenario_plots(name, srows, out, _slug(name, taken))
-        paths += [p for _, p in made]
-        blocks += _scenario_blocks(name, srows, scenario_hashes.get(name), [(t, p.name) for t, p in made])
-    timeline_blocks, timeline_paths = _timeline_blocks(traces or {}, out, taken)
+        drawings += [draw for _, draw in made]
+        images = [(title, draw.args[-1].name) for title, draw in made]
+        blocks += _scenario_blocks(name, srows, scenario_hashes.get(name), images)
+    timeline_blocks, timeline_drawings = _timeline_blocks(traces or {}, out, taken)
     blocks += timeline_blocks
-    paths += timeline_paths
+    paths = _draw(drawings + timeline_drawings, jobs)
     scaling = _scaling_blocks(out)
     if scaling:
         blocks += scaling

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import bench
 from bench.output import HarnessError, atomic_write, json_text
+from bench.pools import process_pool
 from bench.runner import RunSpec, run
 from bench.scenario import Scenario, load_scenario, scenario_hash
 from bench.transport import TraceEntry
@@ -194,17 +194,11 @@ def execute(
     return rows, traces
 
 
-def _leave_ctrl_c_to_parent() -> None:
-    """Pool workers ignore SIGINT: the parent stops the sweep (exit 130), and an idle worker
-    does not print a traceback when Ctrl-C reaches the whole process group."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _in_processes(
     specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int]
 ) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
     """Run specs in a process pool, yielding each as it finishes; cancels the rest on interruption."""
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_leave_ctrl_c_to_parent)
+    pool = process_pool(min(jobs, len(todo)))
     try:
         pending: dict[Future[Any], int] = {pool.submit(_one, specs[i], i in keep_traces): i for i in todo}
         while pending:
