@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import gate as gating
-from bench import recommend as rec
 from bench.cli import (
     AccountWorkersOpt,
     ChunkOpt,
@@ -89,6 +88,8 @@ def recommend_command(
     jobs: JobsOpt = None,
 ) -> None:
     """Recommend a worker default: the fewest workers within a margin of the best time, no misses, little throttling."""
+    from bench import recommend as rec  # numpy and matplotlib: loaded by the commands that use them
+
     if fanout is Fanout.sequential:
         raise HarnessError("recommend compares worker counts: use --fanout threads or --fanout async")
     if strategy not in available():
@@ -134,7 +135,9 @@ def gate_command(
     jobs: JobsOpt = None,
 ) -> None:
     """Rerun the baseline's matrix; exit 1 on slower runs, more API calls, lower coverage or non-determinism."""
-    limit = rec.parse_share(threshold, "threshold")
+    from bench.recommend import parse_share
+
+    limit = parse_share(threshold, "threshold")
     began = time.perf_counter()
     previous = None
     if update and not baseline.exists():

@@ -11,8 +11,6 @@ from rich.table import Table
 
 from bench.cli import Fanout, FanoutOpt, ForceOpt, ScenarioOpt, app
 from bench.output import HarnessError, prepare_out
-from bench.report import load_results, write_reports
-from bench.scale import growth, study, write_study
 from bench.scenario import load_scenario
 from bench.sweep import default_jobs, parse_list
 from strategies import available
@@ -45,6 +43,9 @@ def scale_command(
     for name in names:
         if name not in available():
             raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(available())})")
+    from bench.report import load_results, write_reports  # matplotlib: loaded by the commands that draw
+    from bench.scale import growth, study, write_study
+
     sweep_folder = (out / "results.json").is_file()
     document = load_results(out) if sweep_folder else None  # refuse a broken results.json before hours of runs
     prepare_out(out, force=force or sweep_folder)
