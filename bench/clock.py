@@ -14,7 +14,6 @@ import heapq
 import selectors
 import threading
 import time
-from asyncio.base_events import MAXIMUM_SELECT_TIMEOUT  # type: ignore[attr-defined]
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -280,8 +279,11 @@ class _VirtualSelector(selectors.DefaultSelector):
         return []
 
 
-#: the callback `asyncio.sleep` schedules to end a sleep
-_END_SLEEP = asyncio.futures._set_result_unless_cancelled  # type: ignore[attr-defined]
+#: the callback `asyncio.sleep` schedules to end a sleep (private to asyncio: should a Python release
+#: rename it, no sleep is recognised and every sleep suspends, as plain asyncio does)
+_END_SLEEP = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
+#: the longest wait asyncio's loop hands its selector
+_LONGEST_WAIT = getattr(asyncio.base_events, "MAXIMUM_SELECT_TIMEOUT", 24 * 3600)
 
 
 class _Timer(asyncio.TimerHandle):
@@ -333,7 +335,7 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
         if self._ready or self._stopping or self._selector.polling:  # type: ignore[attr-defined]
             return False
         now = self._virtual_clock._now
-        after = now + min(max(0.0, when - now), MAXIMUM_SELECT_TIMEOUT)  # as the idle select moves it
+        after = now + min(max(0.0, when - now), _LONGEST_WAIT)  # as the idle select moves it
         due = after + self._clock_resolution  # type: ignore[attr-defined]
         scheduled = self._scheduled  # type: ignore[attr-defined]
         if when >= due or (scheduled and scheduled[0]._when < due):
