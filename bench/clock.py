@@ -3,8 +3,10 @@
 `VirtualClock` makes a sync deterministic and fast. Threads it starts run one at a
 time: a worker gives up its turn only inside the clock (a sleep, a lock, a future),
 and when every worker is blocked, time jumps to the earliest sleeper, woken in
-(time, sequence) order. Its asyncio loop reads the same virtual time and jumps to
-the next timer whenever it is idle. `RealClock` runs the same code on wall time.
+(time, sequence) order. Its asyncio loop reads the same virtual time, jumps to the
+next timer whenever it is idle, fires timers in the same (time, sequence) order, and
+ends at once a sleep that nothing else could come before. `RealClock` runs the same
+code on wall time.
 """
 
 from __future__ import annotations
