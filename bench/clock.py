@@ -317,8 +317,9 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
         When nothing is ready and no other timer falls due before a sleep's end, the sleeping task is
         the next to run anyway: the loop would idle, move time to the end of the sleep and wake it.
         Time moves the same way here (the same arithmetic), the sleep's future is resolved, and
-        `asyncio.sleep` returns without suspending its task. The order of events is unchanged; the
-        suspensions saved were a third of an async run's and cost a seventh of its host time.
+        `asyncio.sleep` returns without suspending its task. The order of events is unchanged. On
+        pms-1000 with 20 tasks, 38% of the sleeps end this way; asyncio's own machinery had been a
+        seventh of such a run's host time.
         """
         if callback is _END_SLEEP and self._next_to_wake(when):
             callback(*args)  # the sleep's future is done: `await` goes straight on

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 __all__ = ["process_pool"]
 
@@ -13,7 +12,7 @@ def _leave_ctrl_c_to_parent() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def process_pool(workers: int, **options: Any) -> ProcessPoolExecutor:
+def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool whose workers ignore Ctrl-C: the parent stops the work (exit 130), and an idle worker
     does not print a traceback when Ctrl-C reaches the whole process group."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_leave_ctrl_c_to_parent, **options)
+    return ProcessPoolExecutor(max_workers=workers, initializer=_leave_ctrl_c_to_parent)
