@@ -335,8 +335,11 @@ def _draw(drawings: list[partial[Path]], jobs: int) -> list[Path]:
     drawing is most of a sweep report's time."""
     if jobs <= 1 or len(drawings) <= 1:
         return [draw() for draw in drawings]
-    with process_pool(min(jobs, len(drawings))) as pool:
+    pool = process_pool(min(jobs, len(drawings)))
+    try:
         return [future.result() for future in [pool.submit(draw) for draw in drawings]]
+    finally:  # on Ctrl-C or a failed drawing, the drawings not yet started are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_documents(blocks: list[Block], out: Path, paths: Sequence[Path]) -> list[Path]:

@@ -144,31 +144,33 @@ def _run(spec: RunSpec, world: World, observe: Callable[[SyncState], None] | Non
     trace: list[TraceEntry] = []
     since_t = None if world.cutoff_ms is None else (world.cutoff_ms - scenario.start_ms) / 1000
     carried: frozenset[int] = frozenset()
-    for index, scheduled in enumerate(scenario.sync_times):
-        clock.advance_to(max(scheduled, clock.now()))
-        store.begin_sync()
-        before = {account: store.bookmark(account) for account in world.accounts} if observe else {}
-        done = sync_once(
-            world=world,
-            api=api,
-            clock=clock,
-            store=store,
-            strategy=strategy,
-            fanout=spec.fanout,
-            options=opts,
-            profile=profile,
-            index=index,
-            since_t=since_t,
-            carried=carried,
-            last=index == len(scenario.sync_times) - 1,
-        )
-        row = spec.key(index) | done.row
-        rows.append(row)
-        if observe is not None:
-            observe(SyncState(index, world, api, store, done.truth, before, row, done.end_t))
-        trace.extend(done.trace)
-        carried, since_t = done.carried, done.since_t
-    store.close()
+    try:
+        for index, scheduled in enumerate(scenario.sync_times):
+            clock.advance_to(max(scheduled, clock.now()))
+            store.begin_sync()
+            before = {account: store.bookmark(account) for account in world.accounts} if observe else {}
+            done = sync_once(
+                world=world,
+                api=api,
+                clock=clock,
+                store=store,
+                strategy=strategy,
+                fanout=spec.fanout,
+                options=opts,
+                profile=profile,
+                index=index,
+                since_t=since_t,
+                carried=carried,
+                last=index == len(scenario.sync_times) - 1,
+            )
+            row = spec.key(index) | done.row
+            rows.append(row)
+            if observe is not None:
+                observe(SyncState(index, world, api, store, done.truth, before, row, done.end_t))
+            trace.extend(done.trace)
+            carried, since_t = done.carried, done.since_t
+    finally:
+        store.close()  # commits: a store in a file keeps what the syncs wrote, even when a run fails
     return RunResult(rows, trace)
 
 

@@ -375,7 +375,8 @@ def test_asyncio_timers_due_at_the_same_instant_fire_in_the_order_they_were_set(
 
 
 def _sleep_log(naps: list[list[float]], skip: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, int, int]]:
-    """(time, task, nap) of every wake-up, with the loop's skipping of lone sleeps allowed or not."""
+    """(time, task, nap) of every wake-up (nap negated when cancelled), with the loop's skipping of lone
+    sleeps allowed or not."""
     with monkeypatch.context() as patch:
         if not skip:
             patch.setattr(clock_module._VirtualEventLoop, "_next_to_wake", lambda self, when: False)
@@ -385,13 +386,21 @@ def _sleep_log(naps: list[list[float]], skip: bool, monkeypatch: pytest.MonkeyPa
         lock = asyncio.Lock()
 
         async def task(index: int, seconds: list[float]) -> None:
+            me = asyncio.current_task()
+            assert me is not None
             for step, nap in enumerate(seconds):
-                if step % 2:
-                    async with lock:  # a waiter woken by a release is ready: no skipping past it
+                try:
+                    if step % 3 == 2:  # cancelled before it sleeps: the cancellation lands at the next suspension
+                        me.cancel()
+                    if step % 2:
+                        async with lock:  # a waiter woken by a release is ready: no skipping past it
+                            await asyncio.sleep(nap)
+                    else:
                         await asyncio.sleep(nap)
-                else:
-                    await asyncio.sleep(nap)
-                log.append((loop.time(), index, step))
+                    log.append((loop.time(), index, step))
+                except asyncio.CancelledError:
+                    me.uncancel()
+                    log.append((loop.time(), index, -step))
 
         async def main() -> None:
             await asyncio.gather(*(task(i, seconds) for i, seconds in enumerate(naps)))
