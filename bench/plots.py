@@ -8,7 +8,6 @@ without the Software/date metadata, so the same input gives the same bytes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -28,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, LogFormatter, NullLocator  # noqa: E402
 
-from bench.compare import group_rows, options_label, settings_label, sort_rows, speedup  # noqa: E402
+from bench.compare import group_key, group_rows, options_label, settings_label, sort_rows, speedup  # noqa: E402
 
 __all__ = [
     "calls_per_strategy",
@@ -60,8 +59,6 @@ FANOUT_STYLE = {
     "async": {"linestyle": "--", "marker": "^"},
 }
 THROTTLED = "#d62728"
-#: what tells one run setting from another in a sweep (the seed aside)
-SETTING_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "sync", "options")
 #: y axes switch to a log scale when the largest value is this many times the smallest
 LOG_SPREAD = 20.0
 
@@ -267,10 +264,9 @@ def _stacked(ax: Axes, rows: Sequence[Row], field: str, colors: dict[str, str]) 
 def _over_seeds(rows: Sequence[Row]) -> tuple[list[Row], int]:
     """One bar per run setting: rows that differ only in their seed become one row whose figures are
     their means; with the number of seeds averaged (1: the rows as they are)."""
-    groups: dict[str, list[Row]] = {}
+    groups: dict[tuple[Any, ...], list[Row]] = {}
     for r in rows:
-        key = json.dumps({k: r.get(k) for k in SETTING_FIELDS}, sort_keys=True, default=str)
-        groups.setdefault(key, []).append(r)
+        groups.setdefault((*group_key(r), r["workers"], r.get("account_workers", 1)), []).append(r)
     seeds = max((len(g) for g in groups.values()), default=1)
     if seeds == 1:
         return list(rows), 1
