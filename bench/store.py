@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from typing import Any, Literal
 
-from bench.scenario import StoreCost
+from bench.scenario.model import StoreCost
 
 __all__ = ["SqliteStore", "WRITE_MODES"]
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from bench.api import SimRequest, SimulatedAPI
-from bench.dataset import World, generate
-from bench.scenario import Scenario
+from bench.api.base import SimRequest
+from bench.api.core import SimulatedAPI
+from bench.scenario.model import Scenario
+from bench.world.dataset import generate
+from bench.world.records import World
 
 #: A tiny world: one account, a few dozen conversations, no rate limit, no jitter.
 TINY: dict[str, Any] = {

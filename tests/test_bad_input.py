@@ -21,8 +21,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.runner import MAX_WORKERS
+from bench.cli.main import app
+from bench.run.runner import MAX_WORKERS
 
 runner = CliRunner()
 
@@ -167,7 +167,7 @@ def _time_limit(seconds: int) -> Iterator[None]:
 
 def _console_script() -> list[str]:
     script = shutil.which("syncbench")
-    return [script] if script else [sys.executable, "-c", "from bench.cli import app; app()"]
+    return [script] if script else [sys.executable, "-c", "from bench.cli.main import app; app()"]
 
 
 @pytest.mark.parametrize(("verb", "override", "positional"), _cases())

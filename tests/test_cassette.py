@@ -2,7 +2,7 @@
 
 The shipped cassette, fixtures/cassettes/tiny-cursor.json, and its scenario were made with
 
-    python -m bench.serve --scenario tiny-cursor.toml --port 8123 &     # TINY_TOML below
+    python -m bench.serve.server --scenario tiny-cursor.toml --port 8123 &     # TINY_TOML below
     syncbench record --base-url http://127.0.0.1:8123 --strategy client-filter --fanout threads -w 4 \\
         --profile cursor.toml --out fixtures/cassettes/tiny-cursor.json  # CURSOR_PROFILE below
     syncbench import fixtures/cassettes/tiny-cursor.json --out fixtures/cassettes/tiny-cursor.toml
@@ -25,14 +25,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bench.api import SimRequest, SimulatedAPI
-from bench.cassette import Interaction, load_cassette
-from bench.cli import app
-from bench.dataset import generate
-from bench.latency_fit import fit_latency
-from bench.replay import replay
-from bench.scenario import Scenario, ScenarioError, load_scenario
-from bench.serve import ServerProcess
+from bench.api.base import SimRequest
+from bench.api.core import SimulatedAPI
+from bench.cli.main import app
+from bench.recordings.cassette import Interaction, load_cassette
+from bench.recordings.latency_fit import fit_latency
+from bench.recordings.replay import replay
+from bench.scenario.model import Scenario, ScenarioError, load_scenario
+from bench.serve.server import ServerProcess
+from bench.world.dataset import generate
 from strategies import ApiProfile, Options, available
 
 TINY_TOML = """

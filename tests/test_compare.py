@@ -1,4 +1,4 @@
-"""bench.compare over hand-made rows: grouping, speedups, ratios, tables, differences, scaling notes."""
+"""bench.analysis.compare over hand-made rows: grouping, speedups, ratios, tables, differences, scaling notes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench import compare
+from bench.analysis import compare
 
 Row = dict[str, Any]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bench.scenario import Scenario, shipped_scenarios
+from bench.scenario.model import Scenario, shipped_scenarios
 
 DOC = (Path(__file__).parent.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
 
@@ -23,7 +23,7 @@ def _fields(model: type[BaseModel]) -> set[str]:
 
 def test_every_scenario_field_is_documented() -> None:
     """A field added to the model without a line in docs/scenarios.md fails here."""
-    from bench.scenario import NextSync, RateLimit
+    from bench.scenario.model import NextSync, RateLimit
 
     forms = ("`{}`", "[{}]", "[[{}]]")
     fields = _fields(Scenario) | _fields(NextSync) | _fields(RateLimit)

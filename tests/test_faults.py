@@ -12,14 +12,16 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bench.api import SimRequest, SimulatedAPI
-from bench.api.faults import Faults, FaultyAPI, with_faults
-from bench.cli import app
+from bench.api.base import SimRequest
+from bench.api.core import SimulatedAPI
+from bench.api.faults import FaultyAPI, with_faults
+from bench.cli.main import app
 from bench.clock import VirtualClock
-from bench.faults import FaultCase, cases_for, judge, run_matrix
-from bench.runner import BASE_URL, RunSpec, SyncState, run
-from bench.scenario import Scenario, ScenarioError, load_scenario
-from bench.transport import SimTransport
+from bench.run.runner import BASE_URL, RunSpec, SyncState, run
+from bench.scenario.faults import Faults
+from bench.scenario.model import Scenario, ScenarioError, load_scenario
+from bench.studies.faults import FaultCase, cases_for, judge, run_matrix
+from bench.transport.sim import SimTransport
 from strategies import Options
 
 ACTIVE = {"activity": {"active": 6, "during_sync": 0}}
@@ -32,7 +34,7 @@ def tiny(make_scenario: Callable[..., Scenario]) -> Scenario:
 
 
 def faulty(scenario: Scenario, **faults: Any) -> FaultyAPI:
-    from bench.dataset import generate
+    from bench.world.dataset import generate
 
     api = with_faults(SimulatedAPI(generate(scenario)), Faults.model_validate(faults))
     assert isinstance(api, FaultyAPI)
@@ -69,7 +71,7 @@ def run_with(
 
 def test_no_fault_means_the_plain_core(tiny: Scenario) -> None:
     """With every knob off the runner talks to the core itself, so fault-free results cannot change."""
-    from bench.dataset import generate
+    from bench.world.dataset import generate
 
     api = SimulatedAPI(generate(tiny))
     assert with_faults(api, Faults()) is api

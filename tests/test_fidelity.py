@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.fidelity import BOUND_TARGET, FREE_TARGET, Point, alignment, relative_error
-from bench.transport import TraceEntry
+from bench.cli.main import app
+from bench.studies.fidelity import BOUND_TARGET, FREE_TARGET, Point, alignment, relative_error
+from bench.transport.trace import TraceEntry
 from tests.test_serve import tiny_scenario
 
 

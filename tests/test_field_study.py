@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bench.runner import RunSpec, run
-from bench.scenario import load_scenario
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import load_scenario
 from strategies import Options
 
 

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 import bench
-from bench import gate
-from bench.cli import app
+from bench.cli.main import app
+from bench.studies import gate
 from strategies import Call, available
 
 runner = CliRunner()

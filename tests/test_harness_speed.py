@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 import strategies.registry
-from bench.runner import RunSpec, run
-from bench.scenario import Scenario
-from bench.transport import _query
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario
+from bench.transport.sim import _query
 from strategies import Call, Options, UnknownStrategy, get_strategy
 from strategies.drivers import _absolute_prefix, _target
 

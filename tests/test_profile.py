@@ -13,10 +13,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.runner import RunSpec, run
-from bench.scenario import load_scenario
-from bench.serve import ServerProcess, SimServer
+from bench.cli.main import app
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import load_scenario
+from bench.serve.server import ServerProcess, SimServer
 from strategies import ApiProfile, Options
 from strategies.profile import ProfileError, load_profile
 from tests.test_serve import TINY_TOML, tiny_scenario

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.output import HarnessError
-from bench.recommend import Point, parse_share, points_from_rows, rate_limit_ceiling, recommend
-from bench.scenario import Scenario
+from bench.cli.main import app
+from bench.errors import HarnessError
+from bench.scenario.model import Scenario
+from bench.studies.recommend import Point, parse_share, points_from_rows, rate_limit_ceiling, recommend
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""bench.report: reports from real runs of pms-1000, their files, determinism, and reading results back."""
+"""bench.render.report: reports from real runs of pms-1000, their files, determinism, and reading results back."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bench import report
-from bench.output import HarnessError, json_text
-from bench.report import load_results, write_reports
-from bench.runner import RunResult, RunSpec, results_document, run
-from bench.scenario import load_scenario, scenario_hash
+from bench.errors import HarnessError
+from bench.render import report
+from bench.render.report import load_results, write_reports
+from bench.results.files import json_text
+from bench.run.runner import RunResult, RunSpec, results_document, run
+from bench.scenario.model import load_scenario, scenario_hash
 from strategies import Options
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

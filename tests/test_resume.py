@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
+from bench.cli.main import app
 
 #: 8 quick runs (about 0.3 s each), so a sweep can be caught between runs.
 SWEEP = [
@@ -36,7 +36,7 @@ WAIT_S = 90.0
 
 def _syncbench() -> list[str]:
     script = shutil.which("syncbench")
-    return [script] if script else [sys.executable, "-c", "from bench.cli import app; app()"]
+    return [script] if script else [sys.executable, "-c", "from bench.cli.main import app; app()"]
 
 
 def _start(out: Path, *extra: str) -> subprocess.Popen[bytes]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.scale import ScalePoint, growth, resize, study, write_study
-from bench.scenario import load_scenario
+from bench.scenario.model import load_scenario
+from bench.studies.scale import ScalePoint, growth, resize, study, write_study
 
 
 def _points(strategy: str, values: dict[int, float]) -> list[ScalePoint]:
@@ -63,7 +63,7 @@ def test_a_study_written_into_a_sweep_folder_joins_its_report(tmp_path: Path) ->
     """`syncbench scale --out SWEEP` leaves results.json alone and adds the study to report.md and report.html."""
     from typer.testing import CliRunner
 
-    from bench.cli import app
+    from bench.cli.main import app
 
     runner = CliRunner()
     sweep = runner.invoke(

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.dataset import World, generate
-from bench.scenario import ScenarioError, load_scenario, shipped_scenarios
+from bench.scenario.model import ScenarioError, load_scenario, shipped_scenarios
+from bench.world.dataset import generate
+from bench.world.records import World
 
 MINIMAL = """
 name = "mini"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.selftest import _full_stack, _plain
+from bench.studies.selftest import _full_stack, _plain
 
 
 def test_plain_httpx_replays_exactly_the_recorded_requests() -> None:
@@ -16,7 +16,7 @@ def test_plain_httpx_replays_exactly_the_recorded_requests() -> None:
 def test_the_median_pair_is_reported_with_the_spread_of_all_pairs(monkeypatch) -> None:
     """Pairs are measured back to back; the report shows the pair with the median ratio, not the best
     time of each side taken apart (which may pair a fast moment of one side with a slow one of the other)."""
-    import bench.selftest as selftest
+    import bench.studies.selftest as selftest
 
     # (full-stack seconds, plain seconds) of three pairs: ratios 0.2, 0.6 and 0.4, in every mode
     full_seconds = iter([1.0, 1.0, 2.0] * 3)

@@ -13,13 +13,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.dataset import generate
-from bench.output import HarnessError
-from bench.realtime import run_real, scrub
-from bench.runner import RunSpec, run
-from bench.scenario import load_scenario
-from bench.serve import ServerProcess, SimServer, check_host, scale_scenario
+from bench.cli.main import app
+from bench.errors import HarnessError
+from bench.run.real import run_real, scrub
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import load_scenario
+from bench.serve.server import ServerProcess, SimServer, check_host, scale_scenario
+from bench.world.dataset import generate
 from strategies import Options
 
 #: a small world with quick answers: a real run takes well under a second

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.output import HarnessError, csv_text, json_text
-from bench.runner import results_document
-from bench.sweep import SweepPlan, execute, parse_list
+from bench.errors import HarnessError
+from bench.results.files import csv_text, json_text
+from bench.run.runner import results_document
+from bench.run.sweep import SweepPlan, execute, parse_list
 from strategies import Options
 
 PLAN = SweepPlan(
@@ -89,7 +90,7 @@ def test_a_forced_sweep_runs_everything_afresh(tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from bench.cli import app
+    from bench.cli.main import app
 
     args = ["sweep", "--strategies", "since-incremental", "--fanouts", "async", "--workers", "1"]
     args += ["--out", str(tmp_path)]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bench.usl import UslFit, fit_usl, usl_throughput
+from bench.analysis.usl import UslFit, fit_usl, usl_throughput
 
 WORKERS = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
 

@@ -11,20 +11,21 @@ import base64
 import bisect
 import heapq
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 
+from bench.api.base import SimRequest, SimResponse
 from bench.api.latency import LatencyModel
 from bench.api.ratelimit import Decision, build_limiter
 from bench.api.signals import throttled, usage_headers
-from bench.dataset import Conversation, Message, World
+from bench.world.records import Conversation, Message, World
 
-__all__ = ["SimRequest", "SimResponse", "SimulatedAPI", "format_ts", "parse_ts"]
+__all__ = ["SimulatedAPI", "format_ts", "http_date", "parse_ts"]
 
 
 @lru_cache(maxsize=1 << 14)
@@ -47,28 +48,6 @@ def _classify(path: str) -> tuple[str, str | None]:
 def _request_key(path: str, query: tuple[tuple[str, str], ...]) -> str:
     """What the latency model draws a request's jitter by; cached, as the same requests come again."""
     return f"{path}?{sorted(query)}"
-
-
-@dataclass(frozen=True, slots=True)
-class SimRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]  # httpx's own `Headers` will do: only `authorization` is ever read
-
-
-@dataclass(frozen=True, slots=True)
-class SimResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    service_s: float
-    endpoint: str
-    throttled: bool = False
-    #: conversations this response showed (listings) or served messages of
-    conversations: tuple[int, ...] = ()
-    #: set by the fault layer only: the transport raises this instead of delivering the response
-    transport_fault: Literal["reset", "truncated"] | None = None
 
 
 class _BadRequest(Exception):

@@ -11,7 +11,7 @@ it or when, so the same calls fail in every fan-out mode and at any worker count
 Faults that depend on time (the storm, `from_s`/`until_s` windows) read the
 simulated clock, which is deterministic too.
 
-This module must not import `bench.scenario` (the scenario imports `Faults` from here),
+This module must not import `bench.scenario.model` (the scenario imports `Faults` from here),
 nor, at import time, the core (which imports the scenario through the dataset).
 """
 
@@ -23,148 +23,18 @@ import random
 import zlib
 from collections import Counter
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from bench.api.base import SimRequest, SimResponse
+from bench.api.core import SimulatedAPI
+from bench.scenario.faults import Faults, Hit, Storm
 
-if TYPE_CHECKING:  # the core imports the scenario, which imports this module: no runtime import of the core
-    from bench.api.core import SimRequest, SimResponse, SimulatedAPI
+__all__ = ["FaultyAPI", "with_faults"]
 
-__all__ = [
-    "BodyFault",
-    "Duplicates",
-    "Faults",
-    "FaultyAPI",
-    "Hit",
-    "ServerErrors",
-    "ShortPages",
-    "Storm",
-    "Timeouts",
-    "TransportFault",
-    "with_faults",
-]
-
-Endpoint = Literal["accounts", "reservations", "conversations", "reservation_conversations", "messages"]
 #: endpoints that are paged, so page faults apply to them
 LISTINGS: tuple[str, ...] = ("reservations", "conversations", "messages")
 #: query parameters that move along a listing; the rest name the listing itself
 PAGING_PARAMS = frozenset({"limit", "offset", "afterId", "cursor"})
-TransportFault = Literal["reset", "truncated"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Hit(_Model):
-    """Which requests a fault hits: a seeded share of distinct requests, for their first `burst` attempts."""
-
-    rate: float = Field(0.0, ge=0, le=1, description="share of distinct requests hit (0: the fault is off)")
-    burst: int | None = Field(
-        1, ge=1, description="attempts in a row that fail for a hit request; None: every attempt (permanent)"
-    )
-    endpoints: tuple[Endpoint, ...] = Field((), description="only these endpoints (default: all it applies to)")
-    from_s: float = Field(0.0, ge=0, description="simulated time from which requests can be hit")
-    until_s: float | None = Field(None, gt=0, description="simulated time after which they are not")
-
-    @property
-    def on(self) -> bool:
-        return self.rate > 0
-
-    def applies(self, endpoint: str, t: float) -> bool:
-        """Whether the fault is on for this endpoint at simulated time `t`."""
-        if not self.on or (self.endpoints and endpoint not in self.endpoints):
-            return False
-        return self.from_s <= t and (self.until_s is None or t < self.until_s)
-
-
-class Storm(_Model):
-    """A window of simulated time in which every request is throttled (HTTP 429).
-
-    A storm longer than the client's retry budget (attempts x Retry-After) cannot be
-    ridden out: a correct client gives up and says so.
-    """
-
-    start_s: float = Field(0.0, ge=0)
-    duration_s: float = Field(gt=0)
-    retry_after_s: int | None = Field(1, ge=0, description="the Retry-After sent (None: no header)")
-
-
-class ServerErrors(Hit):
-    """HTTP 5xx answers, as from an overloaded app server or a gateway in front of it."""
-
-    statuses: tuple[int, ...] = (500, 502, 503)
-
-    @field_validator("statuses")
-    @classmethod
-    def _server_side(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or any(not 500 <= s <= 599 for s in v):
-            raise ValueError("must list HTTP statuses from 500 to 599")
-        return v
-
-
-class Timeouts(Hit):
-    """The server takes `hang_s` to answer; a client with a shorter read timeout gives up first."""
-
-    hang_s: float = Field(60.0, gt=0)
-
-
-class BodyFault(Hit):
-    """A 200 whose body is broken: `truncated` (the connection drops mid-body, which the
-    client sees as a protocol error) or `malformed` (a complete answer that is not JSON)."""
-
-
-class ShortPages(Hit):
-    """A listing page served with fewer records than asked although more follow."""
-
-    keep: float = Field(0.5, gt=0, lt=1, description="share of the asked page size served")
-
-
-class Duplicates(Hit):
-    """Records repeated across pages: the last `overlap` records of a page come again on the next.
-
-    Offset listings behave as if `overlap` records were inserted at the top after the
-    first page (later pages shift and the total grows); a keyset page starts `overlap`
-    records early, as with an inclusive `afterId` (same page size, so it reaches fewer
-    new records); a cursor page repeats them in front of its records (its next link is unchanged).
-    """
-
-    overlap: int = Field(3, ge=1)
-
-
-class Faults(_Model):
-    """Every fault knob; all off by default. Hit rates are per distinct request, seeded."""
-
-    storm: Storm | None = None
-    server_errors: ServerErrors = ServerErrors()
-    timeouts: Timeouts = Timeouts()
-    resets: Hit = Hit()
-    truncated: BodyFault = BodyFault()
-    malformed: BodyFault = BodyFault()
-    short_pages: ShortPages = ShortPages()
-    duplicates: Duplicates = Duplicates()
-    page_size: int | None = Field(None, ge=1, description="the server ignores the asked page size and serves this")
-
-    @model_validator(mode="after")
-    def _windows(self) -> Faults:
-        for name in ("server_errors", "timeouts", "resets", "truncated", "malformed", "short_pages", "duplicates"):
-            hit: Hit = getattr(self, name)
-            if hit.until_s is not None and hit.until_s <= hit.from_s:
-                raise ValueError(f"{name}.until_s must be after from_s")
-        return self
-
-    @property
-    def active(self) -> bool:
-        hits = (self.server_errors, self.timeouts, self.resets, self.truncated, self.malformed)
-        pages = (self.short_pages, self.duplicates)
-        return self.storm is not None or self.page_size is not None or any(h.on for h in (*hits, *pages))
-
-
-def _response(*args: Any, **kwargs: Any) -> SimResponse:
-    """A response of the fault layer's making; the core is imported here, as it imports this module."""
-    from bench.api.core import SimResponse
-
-    return SimResponse(*args, **kwargs)
 
 
 def _request_key(request: SimRequest, *, listing: bool = False) -> str:
@@ -220,7 +90,7 @@ class FaultyAPI:
             return self._storm(storm, t, endpoint)
         if self._hits("reset", faults.resets, endpoint, key, attempt, t):
             self.injected["reset"] += 1
-            return _response(0, [], b"", self.api.latency.throttled_s(), endpoint, transport_fault="reset")
+            return SimResponse(0, [], b"", self.api.latency.throttled_s(), endpoint, transport_fault="reset")
         if self._hits("5xx", faults.server_errors, endpoint, key, attempt, t):
             return self._server_error(endpoint, key, t)
         listing = endpoint in LISTINGS
@@ -229,7 +99,7 @@ class FaultyAPI:
         if response.status != 200:
             return response
         if listing:
-            response = self._page_response(request, served, response, endpoint, t)
+            response = self._pageSimResponse(request, served, response, endpoint, t)
         if self._hits("timeout", faults.timeouts, endpoint, key, attempt, t):
             self.injected["timeout"] += 1
             return replace(response, service_s=max(response.service_s, faults.timeouts.hang_s))
@@ -245,14 +115,14 @@ class FaultyAPI:
         self.injected["storm"] += 1
         extra = [] if storm.retry_after_s is None else [("retry-after", str(storm.retry_after_s))]
         body = json.dumps({"status": "fail", "message": "rate limit exceeded"}).encode()
-        return _response(429, self._headers(t, extra), body, self.api.latency.throttled_s(), endpoint, True)
+        return SimResponse(429, self._headers(t, extra), body, self.api.latency.throttled_s(), endpoint, True)
 
     def _server_error(self, endpoint: str, key: str, t: float) -> SimResponse:
         statuses = self.faults.server_errors.statuses
         status = statuses[min(len(statuses) - 1, int(self._draw("5xx-status", key) * len(statuses)))]
         self.injected[f"http-{status}"] += 1
         body = json.dumps({"status": "fail", "message": f"server error {status}"}).encode()
-        return _response(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
+        return SimResponse(status, self._headers(t), body, self.api.latency.throttled_s(), endpoint)
 
     def _headers(self, t: float, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
         return self.api._headers(t, extra)
@@ -283,7 +153,7 @@ class FaultyAPI:
         hit = self.faults.duplicates
         return hit.applies(endpoint, t) and self._draw("duplicates", _request_key(request, listing=True)) < hit.rate
 
-    def _page_response(
+    def _pageSimResponse(
         self, asked: SimRequest, served: SimRequest, response: SimResponse, endpoint: str, t: float
     ) -> SimResponse:
         """Patch the page's envelope: the grown total of a shifted offset listing, or the

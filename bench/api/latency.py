@@ -6,7 +6,7 @@ import random
 import zlib
 from functools import lru_cache
 
-from bench.scenario import Latency
+from bench.scenario.model import Latency
 
 __all__ = ["LatencyModel"]
 

@@ -243,7 +243,7 @@ class Limiter:
 
 
 class _LimitSpec(Protocol):
-    """The fields of `bench.scenario.RateLimit` that a limiter needs."""
+    """The fields of `bench.scenario.model.RateLimit` that a limiter needs."""
 
     @property
     def algorithm(self) -> str: ...

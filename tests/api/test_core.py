@@ -9,12 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.api import SimulatedAPI, parse_ts
+from bench.api.core import SimulatedAPI, parse_ts
 from bench.clock import VirtualClock
-from bench.dataset import World, build_world
-from bench.scenario import Scenario
+from bench.scenario.model import Scenario
 from bench.store import SqliteStore
-from bench.transport import SimTransport
+from bench.transport.sim import SimTransport
+from bench.world.dataset import build_world
+from bench.world.records import World
 from strategies import ApiProfile, Options, SyncContext, run_sequential
 from strategies.paging import paginate
 

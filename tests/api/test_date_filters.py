@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.api import parse_ts
-from bench.runner import RunSpec, run
-from bench.scenario import Scenario
+from bench.api.core import parse_ts
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario
 from strategies import Options
 
 ACTIVE: dict[str, Any] = {

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bench.dataset import generate, truth_for
-from bench.runner import RunSpec, run
-from bench.scenario import Scenario
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario
+from bench.world.dataset import generate
+from bench.world.truth import truth_for
 from strategies import Options, available
 from strategies.profile import ApiProfile
 

@@ -19,7 +19,7 @@ from bench.api.ratelimit import (
     TokenBucket,
     build_limiter,
 )
-from bench.scenario import RateLimit
+from bench.scenario.model import RateLimit
 
 ALGORITHMS = ("fixed-window", "sliding-window", "token-bucket")
 #: enough examples to find edge cases, few enough to keep the whole file in a few seconds

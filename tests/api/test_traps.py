@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bench.runner import RunSpec, run
-from bench.scenario import Scenario
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario
 from strategies import Options, SyncGen, registry
 from strategies.client_filter import ClientFilter
 from strategies.context import SyncContext

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench.dataset import generate
-from bench.runner import RunSpec, run
-from bench.scenario import load_scenario
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import load_scenario
+from bench.world.dataset import generate
 from strategies import Options
 
 HOST_COST = [

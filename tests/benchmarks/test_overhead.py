@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.selftest import overhead
+from bench.studies.selftest import overhead
 
 TARGET = 0.5
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bench.cassette import load_cassette
-from bench.replay import replay
+from bench.recordings.cassette import load_cassette
+from bench.recordings.replay import replay
 from strategies import Options
 from tests.test_cassette import record_big
 

@@ -1,6 +1,6 @@
 """Run the real runner on a `Case` and observe what a result row cannot carry.
 
-`observe_case` calls `bench.runner.run` with its `observe` hook and keeps, for every
+`observe_case` calls `bench.run.runner.run` with its `observe` hook and keeps, for every
 sync: the row, the client's start and end time, the server time of the sync's first
 admitted request (the instant its bookmark may not pass), the bookmarks before and
 after, what the SQLite store holds (read from the database itself), and the server's
@@ -9,7 +9,7 @@ store, independently of the row, what a sync should have stored.
 
 `Session` steps syncs one at a time on one world, store and clock, so a stateful test
 can change strategy, fan-out, workers and rate limit between syncs; its loop body
-mirrors `bench.runner.run` (a test holds the two to identical rows).
+mirrors `bench.run.runner.run` (a test holds the two to identical rows).
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from unittest import mock
 
 from hypothesis import settings
 
-import bench.runner
+import bench.run.runner
 import strategies.registry
-from bench.api import SimulatedAPI
+from bench.api.core import SimulatedAPI
 from bench.clock import VirtualClock
-from bench.dataset import Conversation, Message, Truth, World, generate
-from bench.scenario import RateLimit, Scenario
+from bench.scenario.model import RateLimit, Scenario
 from bench.store import SqliteStore
-from bench.transport import TraceEntry
+from bench.transport.trace import TraceEntry
+from bench.world.dataset import generate
+from bench.world.records import Conversation, Message, World
+from bench.world.truth import Truth
 from strategies import ApiProfile, Options, Strategy, get_strategy
 from tests.properties.worlds import Case
 
@@ -160,7 +162,7 @@ def _snapshot(store: SqliteStore) -> tuple[dict[int, Stored], dict[int, str], in
 
 
 def observe_case(case: Case, strategy: str) -> Observed:
-    """Run `case` with `strategy` through `bench.runner.run` and observe every sync."""
+    """Run `case` with `strategy` through `bench.run.runner.run` and observe every sync."""
     states: list[dict[str, Any]] = []
     seen_admitted = 0
 
@@ -186,7 +188,8 @@ def observe_case(case: Case, strategy: str) -> Observed:
         seen_admitted = len(admitted)
 
     with _plugins_scanned_once():
-        result = bench.runner.run(bench.runner.RunSpec(case.scenario, strategy, case.fanout, case.options), observe)
+        spec = bench.run.runner.RunSpec(case.scenario, strategy, case.fanout, case.options)
+        result = bench.run.runner.run(spec, observe)
     assert len(states) == len(result.rows), "the runner's observe hook was not called once per sync"
     syncs: list[SyncView] = []
     offset = 0
@@ -386,7 +389,7 @@ class Step:
 
 class Session:
     """Syncs of one world on one store and clock, each with its own strategy, fan-out, options and
-    rate limit. Mirrors the loop of `bench.runner.run`; each sync gets a fresh API on the same
+    rate limit. Mirrors the loop of `bench.run.runner.run`; each sync gets a fresh API on the same
     world (the server replays the timeline to the sync's time), so a sync's rate limit may differ."""
 
     def __init__(self, scenario: Scenario, lookback_s: float = 0.0) -> None:
@@ -427,7 +430,7 @@ class Session:
         start_t = clock.now()
         store.begin_sync()
         before = {a: store.bookmark(a) for a in self.world.accounts}
-        done = bench.runner.sync_once(
+        done = bench.run.runner.sync_once(
             world=self.world,
             api=api,
             clock=clock,

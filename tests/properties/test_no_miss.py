@@ -1,6 +1,6 @@
 """No conversation is missed, as properties over generated worlds.
 
-Every property runs the real runner (`bench.runner.run`) on a scenario built through
+Every property runs the real runner (`bench.run.runner.run`) on a scenario built through
 `Scenario.model_validate`, with each registered built-in strategy in a drawn fan-out mode
 (sequential, threads, async) and worker count (1, 3, 8), and checks what the SQLite store
 holds after each sync against the world (tests/properties/harness.py), not only the row.
@@ -24,7 +24,7 @@ from hypothesis import event, given, target
 from hypothesis import strategies as st
 
 import strategies.registry
-from bench.scenario import Scenario
+from bench.scenario.model import Scenario
 from strategies import Options
 from tests.properties.harness import (
     bookmark_violations,

@@ -18,8 +18,8 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import bench.runner
-from bench.scenario import RateLimit, Scenario
+import bench.run.runner
+from bench.scenario.model import RateLimit, Scenario
 from strategies import FANOUTS, Options
 from tests.properties.harness import Session, over_limit, profile
 from tests.properties.worlds import STATED, WORKERS, scenario_dicts
@@ -154,7 +154,7 @@ def test_the_session_mirrors_the_runner() -> None:
     scenario = Scenario.model_validate(raw)
     for strategy in BUILTIN:
         options = Options(workers=3)
-        expected = bench.runner.run(bench.runner.RunSpec(scenario, strategy, "threads", options)).rows
+        expected = bench.run.runner.run(bench.run.runner.RunSpec(scenario, strategy, "threads", options)).rows
         session = Session(scenario)
         got = [session.sync(strategy, "threads", options).row for _ in scenario.sync_times]
         session.close()

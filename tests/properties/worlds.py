@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from bench.api.signals import SIGNALS
-from bench.scenario import Scenario
+from bench.scenario.model import Scenario
 from strategies import FANOUTS, Options
 
 __all__ = ["ANY_TRAP", "Assumptions", "Case", "STATED", "cases", "options_for", "scenario_dicts"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bench.runner import RunSpec, run
-from bench.scenario import load_scenario
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import load_scenario
 from strategies import Options
 from strategies.adaptive import AdaptiveLimit
 

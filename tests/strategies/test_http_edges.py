@@ -22,7 +22,7 @@ import pytest
 import respx
 
 from bench.clock import VirtualClock
-from bench.scenario import StoreCost
+from bench.scenario.model import StoreCost
 from bench.store import SqliteStore
 from strategies import ApiProfile, Options, Outcome, SyncContext, get_strategy, run_async, run_sequential, run_threads
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.dataset import generate
-from bench.runner import RunSpec, run
-from bench.scenario import Scenario
+from bench.cli.main import app
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario
+from bench.world.dataset import generate
 from strategies import Options, available
 
 ACTIVE = {

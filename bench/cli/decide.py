@@ -1,0 +1,188 @@
+"""`syncbench recommend` and `syncbench gate`: the commands that turn runs into decisions.
+
+Registered on bench.cli.main's app by the import at the end of bench/cli.py; the logic lives in
+bench.studies.recommend, bench.analysis.usl and bench.studies.gate, this module only parses options and prints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.cli.main import (
+    AccountWorkersOpt,
+    ChunkOpt,
+    Fanout,
+    ForceOpt,
+    LookbackOpt,
+    PageSizeOpt,
+    RetriesOpt,
+    SeedOpt,
+    ThrottleOpt,
+    WriteMode,
+    WriteModeOpt,
+    _options,
+    app,
+)
+from bench.errors import HarnessError
+from bench.results.files import atomic_write, prepare_out
+from bench.run.sweep import default_jobs, parse_list
+from bench.studies import gate as gating
+from strategies import available
+
+__all__ = ["gate_command", "recommend_command"]
+
+JobsOpt = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")
+]
+
+
+def _points_table(document: dict[str, Any]) -> Table:
+    table = Table(title="syncbench recommend (simulated seconds)")
+    for name in ("workers", "time (s)", "calls", "throttled", "missed", "calls/s", "USL fit", "verdict"):
+        table.add_column(name, justify="left" if name == "verdict" else "right")
+    for p in document["points"]:
+        fitted = p["fitted_throughput"]
+        table.add_row(
+            str(p["workers"]),
+            f"{p['makespan_s']:.3f}" if p["status"] == "ok" else "failed",
+            str(p["api_calls"]),
+            f"{p['rate_limited']} ({p['throttled_share']:.1%})",
+            str(p["conversations_missed"]),
+            f"{p['throughput']:.2f}",
+            "-" if fitted is None else f"{fitted:.2f}",
+            p["verdict"],
+        )
+    return table
+
+
+@app.command("recommend")
+def recommend_command(
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help="A shipped scenario name or a TOML file.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="Strategy name (see `syncbench strategies`).")],
+    fanout: Annotated[Fanout, typer.Option("--fanout", help="threads or async.")] = Fanout.threads,
+    workers: Annotated[str, typer.Option("--workers", "-w", help="Comma list of worker counts to try.")] = (
+        "1,2,4,8,12,16,24,32,48,64"
+    ),
+    margin: Annotated[str, typer.Option("--margin", help="How far from the best time still counts, e.g. 5%.")] = "5%",
+    max_throttled: Annotated[
+        str, typer.Option("--max-throttled", help="Largest share of calls that may be throttled, e.g. 1%.")
+    ] = "1%",
+    seed: SeedOpt = None,
+    account_workers: AccountWorkersOpt = 1,
+    page_size: PageSizeOpt = None,
+    write_mode: WriteModeOpt = WriteMode.bulk,
+    chunk_size: ChunkOpt = 500,
+    throttle: ThrottleOpt = None,
+    max_retries: RetriesOpt = 5,
+    lookback: LookbackOpt = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the recommendation as JSON.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write recommend.json and recommend.png here.")] = None,
+    force: ForceOpt = False,
+    jobs: JobsOpt = None,
+) -> None:
+    """Recommend a worker default: the fewest workers within a margin of the best time, no misses, little throttling."""
+    from bench.studies import recommend as rec  # numpy and matplotlib: loaded by the commands that use them
+
+    if fanout is Fanout.sequential:
+        raise HarnessError("recommend compares worker counts: use --fanout threads or --fanout async")
+    if strategy not in available():
+        raise HarnessError(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
+    counts = parse_list(workers, "workers", int)
+    if any(n < 1 for n in counts):
+        raise HarnessError(f"--workers must be positive, not {workers!r}")
+    share, cap = rec.parse_share(margin, "margin"), rec.parse_share(max_throttled, "max-throttled")
+    if out is not None:
+        prepare_out(out, force=force)
+    opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
+    rows, world = rec.measure_points(scenario, strategy, fanout.value, counts, opts, seed, jobs or default_jobs())
+    result = rec.recommend(
+        rec.points_from_rows(rows),
+        margin=share,
+        max_throttled=cap,
+        ceiling=rec.rate_limit_ceiling(world, account_workers),
+    )
+    document = rec.recommendation_document(result, rec.settings_of(world, strategy, fanout.value, opts))
+    if out is not None:
+        atomic_write(out / "recommend.json", rec.document_text(document))
+        rec.plot_recommendation(document, out / "recommend.png")
+    if as_json:
+        typer.echo(rec.document_text(document), nl=False)
+    else:
+        Console(width=max(Console().width, 100)).print(_points_table(document))
+        head = "no recommendation" if result.recommended_workers is None else "recommended"
+        typer.echo(f"{head}: {result.reason}")
+        typer.echo(rec.usl_text(result))
+        if out is not None:
+            typer.echo(f"wrote {out / 'recommend.json'} and {out / 'recommend.png'}")
+    if result.recommended_workers is None:
+        sys.exit(1)
+
+
+@app.command("gate")
+def gate_command(
+    baseline: Annotated[Path, typer.Option("--baseline", help="The baseline to compare with.")] = (
+        gating.DEFAULT_BASELINE
+    ),
+    threshold: Annotated[str, typer.Option("--threshold", help="Makespan worsening that fails, e.g. 5%.")] = "5%",
+    update: Annotated[bool, typer.Option("--update", help="Re-measure the entries and rewrite the baseline.")] = False,
+    jobs: JobsOpt = None,
+) -> None:
+    """Rerun the baseline's matrix; exit 1 on slower runs, more API calls, lower coverage or non-determinism."""
+    from bench.studies.recommend import parse_share
+
+    limit = parse_share(threshold, "threshold")
+    began = time.perf_counter()
+    previous = None
+    if update and not baseline.exists():
+        runs = list(gating.DEFAULT_MATRIX)
+    else:
+        previous = gating.load_baseline(baseline, strict=not update)
+        runs = previous.runs()
+    specs = [r.spec() for r in runs]
+    scenarios = list({s.scenario.name: s.scenario for s in specs}.values())
+    if not update:
+        assert previous is not None
+        gating.check_validity(previous, gating.validity(scenarios))
+    workers = jobs or default_jobs()
+    runs_rows, again = gating.measure(runs, workers)
+    problem = gating.determinism_check(runs, runs_rows, again)
+    determinism = gating.determinism_line(runs, runs_rows, problem)
+    took = f"{len(runs)} runs (+1 determinism rerun) in {time.perf_counter() - began:.1f} s on {workers} process(es)"
+    if update:
+        if problem is not None:
+            typer.echo(determinism)
+            typer.echo("syncbench: baseline not written: the runs are not deterministic", err=True)
+            sys.exit(1)
+        document = gating.build_baseline(runs_rows, scenarios, previous)
+        gating.write_baseline(baseline, document)
+        v = document["validity"]
+        typer.echo(
+            f"recorded {len(document['entries'])} entries from {len(runs)} runs to {baseline}"
+            f" (syncbench {v['syncbench']}, Python {v['python']}, scenarios {', '.join(sorted(v['scenarios']))})"
+        )
+        typer.echo(determinism)
+        typer.echo(f"gate: {took}", err=True)
+        return
+    assert previous is not None
+    verdicts = gating.compare(previous, runs_rows, limit)
+    report = gating.markdown(verdicts, limit, previous.floor_s, determinism)
+    typer.echo(report)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(report + "\n")
+    typer.echo(f"gate: {took}", err=True)
+    failed = [v.label for v in verdicts if v.regression]
+    if problem is not None:
+        failed.append("determinism")
+    if failed:
+        typer.echo(f"syncbench: gate failed: {'; '.join(failed)}", err=True)
+        sys.exit(1)

@@ -1,0 +1,74 @@
+"""`syncbench scale`: how host time, memory and simulated makespan grow with the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.cli.main import Fanout, FanoutOpt, ForceOpt, ScenarioOpt, app
+from bench.errors import HarnessError
+from bench.results.files import prepare_out
+from bench.run.sweep import default_jobs, parse_list
+from bench.scenario.model import load_scenario
+from strategies import available
+
+
+@app.command("scale")
+def scale_command(
+    scenario: ScenarioOpt = "large",
+    sizes: Annotated[str, typer.Option("--sizes", help="Comma list of conversation counts.")] = "1000,10000,100000",
+    strategies: Annotated[str, typer.Option("--strategies", help="Comma list of strategies, or all.")] = "all",
+    fanout: FanoutOpt = Fanout.asyncio,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Fan-out width.")] = 20,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write scaling.json, scaling.md, scaling.png here; a sweep folder's report gains the study."
+        ),
+    ] = None,
+    force: ForceOpt = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Points in parallel processes.")] = None,
+) -> None:
+    """Run each strategy at each data size, each in a fresh process, and say how each cost grows."""
+    if out is None:
+        raise HarnessError("--out DIR is required")
+    world = load_scenario(scenario)
+    counts = parse_list(sizes, "sizes", int)
+    if any(n < 10 for n in counts):
+        raise HarnessError("--sizes must be at least 10 conversations each")
+    names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
+    for name in names:
+        if name not in available():
+            raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(available())})")
+    from bench.render.report import load_results, write_reports  # matplotlib: loaded by the commands that draw
+    from bench.studies.scale import growth, study, write_study
+
+    sweep_folder = (out / "results.json").is_file()
+    document = load_results(out) if sweep_folder else None  # refuse a broken results.json before hours of runs
+    prepare_out(out, force=force or sweep_folder)
+    points = study(world, counts, names, fanout.value, workers, jobs or default_jobs())
+    write_study(points, out, f"{world.name}, {fanout.value} x{workers}")
+    if document is not None:
+        write_reports(document["results"], out, document["scenarios"], jobs=jobs or default_jobs())
+    table = Table(title=f"scaling: {world.name}")
+    for column in ("strategy", "conversations", "host (s)", "peak MiB", "makespan (s)", "calls"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for p in sorted(points, key=lambda p: (p.strategy, p.size)):
+        table.add_row(
+            p.strategy,
+            f"{p.size:,}",
+            f"{p.host_seconds:.2f}",
+            f"{p.peak_mib:.0f}",
+            f"{p.makespan_s:.1f}",
+            f"{p.api_calls:,}",
+        )
+    console = Console()
+    console.print(table)
+    for name in names:
+        k = growth(points, name, "host_seconds")
+        console.print(f"{name}: host time ~ N^{k:.2f}" if k is not None else f"{name}: one size only")
+    console.print(f"wrote {out / 'scaling.md'}" + (f" and the study into {out / 'report.md'}" if sweep_folder else ""))

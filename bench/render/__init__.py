@@ -1,0 +1,1 @@
+"""Rendering: reports (Markdown and HTML) and every PNG plot."""

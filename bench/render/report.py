@@ -1,0 +1,461 @@
+"""Reports from result rows: report.md, a self-contained report.html and the PNG plots, written atomically.
+
+Everything in a report comes from the rows (and, for timelines, the traces) it is given: the
+same rows give byte-identical files. The one exception is a scaling study (`syncbench scale`)
+written into the same folder: its host figures come from its own scaling.json. `load_results`
+reads a results.json back, so reports can be rebuilt from a finished run's folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench.analysis import compare
+from bench.errors import HarnessError
+from bench.render import plots
+from bench.results.files import atomic_write
+from bench.run.pool import process_pool
+
+__all__ = ["KEY_FIELDS", "REPORT_FIELDS", "load_results", "write_reports"]
+
+Row = dict[str, Any]
+KEY_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync", "options")
+#: the measured fields a report reads; a row without them cannot be reported
+REPORT_FIELDS = (
+    "status",
+    "makespan_s",
+    "phase_seconds",
+    "api_calls",
+    "calls_by_endpoint",
+    "rate_limited",
+    "conversations_expected",
+    "conversations_found",
+    "missed",
+    "overfetched",
+    "coverage",
+    "lower_bound_s",
+    "efficiency",
+)
+PLOTS: tuple[tuple[str, str, Callable[[Sequence[Row], Path], Path]], ...] = (
+    ("time_vs_workers", "Sync time vs workers", plots.time_vs_workers),
+    ("speedup_vs_workers", "Speedup over sequential vs workers", plots.speedup_vs_workers),
+    ("throttled_vs_workers", "Throttled calls vs workers", plots.throttled_vs_workers),
+    ("calls_per_strategy", "API calls per run, by endpoint", plots.calls_per_strategy),
+    ("time_by_phase", "Time by phase", plots.time_by_phase),
+)
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0 1.5em; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+li { margin: 0.3em 0; }
+"""
+
+
+# --- a tiny document model, rendered twice ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[tuple[str, str], ...]  # (bold lead, text)
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class Image:
+    alt: str
+    file: str
+
+
+Block = Heading | Para | Bullets | Table | Image
+
+
+def _md_cell(text: str) -> str:
+    """A Markdown table cell: pipes escaped, no line breaks."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table) -> str:
+    """A GitHub-style Markdown table, numbers right-aligned (no tabulate needed)."""
+    head = "| " + " | ".join(_md_cell(h) for h in table.headers) + " |"
+    rule = "|" + "|".join("---:" if n else "---" for n in table.numeric) + "|"
+    body = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join([head, rule, *body])
+
+
+def _md_block(block: Block) -> str:
+    """One block as Markdown."""
+    if isinstance(block, Heading):
+        return f"{'#' * block.level} {block.text}"
+    if isinstance(block, Para):
+        return block.text
+    if isinstance(block, Bullets):
+        return "\n".join(f"- **{lead}** {text}" if lead else f"- {text}" for lead, text in block.items)
+    if isinstance(block, Table):
+        return markdown_table(block)
+    return f"![{block.alt}]({block.file})"
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    """The whole report as Markdown."""
+    return "\n\n".join(_md_block(b) for b in blocks) + "\n"
+
+
+def _html_block(block: Block, images: Mapping[str, bytes]) -> str:
+    """One block as HTML; images become data URIs so the page needs nothing else."""
+    esc = html.escape
+    if isinstance(block, Heading):
+        return f"<h{block.level}>{esc(block.text)}</h{block.level}>"
+    if isinstance(block, Para):
+        return f"<p>{esc(block.text)}</p>"
+    if isinstance(block, Bullets):
+        items = "".join(
+            f"<li>{f'<strong>{esc(lead)}</strong> ' if lead else ''}{esc(text)}</li>" for lead, text in block.items
+        )
+        return f"<ul>{items}</ul>"
+    if isinstance(block, Table):
+        head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="num">{esc(c)}</td>' if n else f"<td>{esc(c)}</td>"
+                for c, n in zip(row, block.numeric, strict=True)
+            )
+            + "</tr>"
+            for row in block.rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    data = base64.b64encode(images[block.file]).decode("ascii")
+    return f'<figure><img alt="{esc(block.alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def render_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) -> str:
+    """The whole report as one HTML page with inline CSS and embedded images: no external resources."""
+    body = "\n".join(_html_block(b, images) for b in blocks)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# --- formatting of figures ---------------------------------------------------------------------
+
+
+def _speedup(x: float | None) -> str:
+    """A speedup, or a dash when there is no sequential run to compare with."""
+    return "–" if x is None else f"{x:.1f}x"
+
+
+def _summary_table(entries: list[dict[str, Any]]) -> Table:
+    """The per-scenario summary, with optional columns only when they vary."""
+    optional = [
+        ("Accounts at once", "account_workers"),
+        ("Seed", "seed"),
+        ("Sync", "sync"),
+        ("Options", "options"),
+        ("Status", "status"),
+    ]
+    shown = [
+        (h, k)
+        for h, k in optional
+        if len({e[k] for e in entries}) > 1 or (k == "status" and any(e["status"] != "ok" for e in entries))
+    ]
+    headers = [
+        "Strategy",
+        "Fan-out",
+        "Workers",
+        *(h for h, _ in shown),
+        "Time (s)",
+        "Speedup vs sequential",
+        "API calls",
+        "Throttled calls",
+        "Coverage",
+        "Missed",
+        "Over-fetched",
+        "Lower bound (s)",
+        "Efficiency",
+    ]
+    numeric = [False, False, True, *(k in ("account_workers", "seed", "sync") for _, k in shown), *([True] * 9)]
+    body = tuple(
+        (
+            e["strategy"],
+            e["fanout"],
+            str(e["workers"]),
+            *(str(e[k]) for _, k in shown),
+            f"{e['time_s']:.3f}",
+            _speedup(e["speedup"]),
+            str(e["calls"]),
+            str(e["throttled"]),
+            f"{e['coverage']:.1%} ({e['found']}/{e['expected']})",
+            str(e["missed"]),
+            str(e["overfetched"]),
+            f"{e['lower_bound_s']:.3f}",
+            f"{e['efficiency']:.0%}",
+        )
+        for e in entries
+    )
+    return Table(tuple(headers), body, tuple(numeric))
+
+
+def _missed_block(rows: Sequence[Row]) -> Block:
+    """Every missed conversation, by id, with its reason and the runs that missed it."""
+    misses = compare.missed_conversations(rows)
+    if not misses:
+        return Para("No run missed a conversation: every expected conversation was stored with all its new messages.")
+    return Bullets(
+        tuple(
+            (f"conversation {m['id']}", f"missed by {m['strategy']} ({'; '.join(m['settings'])}): {m['reason']}")
+            for m in misses
+        )
+    )
+
+
+def _differences_block(rows: Sequence[Row]) -> Block:
+    """The pairwise explanations, with identical explanations at several settings said once."""
+    merged: dict[tuple[str, str, str], list[str]] = {}
+    for d in compare.explain_differences(rows):
+        merged.setdefault((d["first"], d["second"], d["text"]), []).append(d["settings"])
+    if not merged:
+        return Para("Only one strategy ran at each setting, so there is no pair to compare.")
+    return Bullets(
+        tuple((f"{first} vs {second} ({'; '.join(labels)}):", text) for (first, second, text), labels in merged.items())
+    )
+
+
+def _failed_block(rows: Sequence[Row]) -> list[Block]:
+    """Runs that failed, with the recorded reason; nothing when all finished."""
+    failed = [r for r in compare.sort_rows(rows) if r.get("status") != "ok"]
+    if not failed:
+        return []
+    return [
+        Heading(3, "Failed runs"),
+        Bullets(tuple((compare.row_label(r), f"failed: {r.get('error') or 'no reason recorded'}") for r in failed)),
+    ]
+
+
+def _bullets_or(items: Sequence[str], empty: str) -> Block:
+    """Plain bullets, or a sentence saying why there are none."""
+    return Bullets(tuple(("", s) for s in items)) if items else Para(empty)
+
+
+def _scenario_blocks(name: str, rows: Sequence[Row], digest: str | None, images: list[tuple[str, str]]) -> list[Block]:
+    """Everything the report says about one scenario."""
+    ratios = [r["text"] for r in compare.faster_ratios(rows)]
+    return [
+        Heading(2, f"Scenario {name}"),
+        Para(f"Scenario hash: {digest or 'not recorded'}. {len(rows)} runs; all times are simulated seconds."),
+        Heading(3, "Summary"),
+        _summary_table(compare.summary_tables(rows).get(name, [])),
+        Para(
+            "Speedup is over the same strategy's sequential run (or, without one, its own fan-out at 1 worker);"
+            " coverage is conversations stored with all new messages over those expected; efficiency is the"
+            " lower bound over the time."
+        ),
+        Heading(3, "Strategies compared"),
+        _bullets_or(ratios, "Only one strategy ran at each setting."),
+        *_failed_block(rows),
+        Heading(3, "Missed conversations"),
+        _missed_block(rows),
+        Heading(3, "Why the strategies differ"),
+        _differences_block(rows),
+        Heading(3, "Why more workers are not proportionally faster"),
+        _bullets_or(compare.scaling_notes(rows), "No strategy ran in parallel at more than one setting."),
+        Heading(3, "Plots"),
+        *(Image(alt, file) for alt, file in images),
+    ]
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def _slug(name: str, taken: set[str]) -> str:
+    """A file-name-safe, unique form of a scenario name or trace label."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _scenario_plots(name: str, rows: Sequence[Row], out: Path, slug: str) -> list[tuple[str, partial[Path]]]:
+    """The five row plots of one scenario, to draw: (title, drawing)."""
+    return [(f"{title} ({name})", partial(fn, rows, out / f"{slug}-{kind}.png")) for kind, title, fn in PLOTS]
+
+
+def _timeline_blocks(
+    traces: Mapping[str, Sequence[Any]], out: Path, taken: set[str]
+) -> tuple[list[Block], list[partial[Path]]]:
+    """A request timeline per given trace, in label order, and the drawings they need."""
+    if not traces:
+        return [], []
+    blocks: list[Block] = [
+        Heading(2, "Request timelines"),
+        Para(
+            "One lane per worker, one bar per request coloured by phase; hatched red bars were throttled and"
+            " triangles mark retries. The lower panel counts requests in flight: where it sags, workers wait."
+        ),
+    ]
+    drawings = []
+    for label in sorted(traces):
+        path = out / f"timeline-{_slug(label, taken)}.png"
+        drawings.append(partial(plots.timeline, traces[label], path, title=f"Requests: {label}"))
+        blocks += [Heading(3, label), Image(f"Request timeline: {label}", path.name)]
+    return blocks, drawings
+
+
+def _draw(drawings: list[partial[Path]], jobs: int) -> list[Path]:
+    """Draw the PNGs, in `jobs` processes when there are several: matplotlib draws on one core, and
+    drawing is most of a sweep report's time."""
+    if jobs <= 1 or len(drawings) <= 1:
+        return [draw() for draw in drawings]
+    pool = process_pool(min(jobs, len(drawings)))
+    try:
+        return [future.result() for future in [pool.submit(draw) for draw in drawings]]
+    finally:  # on Ctrl-C or a failed drawing, the drawings not yet started are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_documents(blocks: list[Block], out: Path, paths: Sequence[Path]) -> list[Path]:
+    """report.md and report.html from the blocks; the PNGs are already on disk."""
+    md, page = out / "report.md", out / "report.html"
+    atomic_write(md, render_markdown(blocks))
+    images = {p.name: p.read_bytes() for p in paths}
+    atomic_write(page, render_html(blocks, images, "syncbench report"))
+    return [md, page, *paths]
+
+
+def write_reports(
+    rows: list[Row],
+    out: Path,
+    scenario_hashes: dict[str, str],
+    *,
+    traces: Mapping[str, Sequence[Any]] | None = None,
+    jobs: int = 1,
+) -> list[Path]:
+    """Write report.md, report.html and the plots into `out`; returns the files written.
+
+    `traces` (optional) maps a label such as "reservation-early-stop threads x20" to that run's
+    trace, drawn as a request timeline. The plots are drawn in `jobs` processes.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scenarios = sorted({r["scenario"] for r in rows})
+    blocks: list[Block] = [
+        Heading(1, "syncbench report"),
+        Para(
+            f"{len(rows)} result rows over {len(scenarios)} scenario(s): {', '.join(scenarios) or 'none'}."
+            " Every figure below comes from the rows: time from the simulated clock, calls and throttling from"
+            " the request trace, coverage from what the store holds against the ground truth."
+        ),
+    ]
+    taken: set[str] = {"report", "timeline"}
+    drawings: list[partial[Path]] = []
+    for name in scenarios:
+        srows = [r for r in rows if r["scenario"] == name]
+        made = _scenario_plots(name, srows, out, _slug(name, taken))
+        drawings += [draw for _, draw in made]
+        images = [(title, draw.args[-1].name) for title, draw in made]
+        blocks += _scenario_blocks(name, srows, scenario_hashes.get(name), images)
+    timeline_blocks, timeline_drawings = _timeline_blocks(traces or {}, out, taken)
+    blocks += timeline_blocks
+    paths = _draw(drawings + timeline_drawings, jobs)
+    scaling = _scaling_blocks(out)
+    if scaling:
+        blocks += scaling
+        paths.append(out / "scaling.png")
+    return _write_documents(blocks, out, paths)
+
+
+def _scaling_blocks(out: Path) -> list[Block]:
+    """The scaling study (`syncbench scale --out` into the same folder), when the folder holds one.
+    Its host figures come from scaling.json, not from the rows."""
+    from bench.studies.scale import load_study, study_blocks
+
+    study = load_study(out)
+    if study is None or not (out / "scaling.png").exists():
+        return []
+    points, title = study
+    return study_blocks(points, title)
+
+
+# --- reading results back ---------------------------------------------------------------------
+
+
+def _row_problem(index: int, row: Any) -> str | None:
+    """What is wrong with one row, in a phrase, or None."""
+    if not isinstance(row, dict):
+        return f"row {index} is not an object"
+    lacking = [k for k in (*KEY_FIELDS, *REPORT_FIELDS) if k not in row]
+    if lacking:
+        return f"row {index} lacks {', '.join(lacking)}"
+    if not isinstance(row["missed"], list) or any(
+        not isinstance(m, dict) or "id" not in m or "reason" not in m for m in row["missed"]
+    ):
+        return f"row {index} has a malformed 'missed' list (want [{{id, reason}}])"
+    return None
+
+
+def _document_problem(doc: Any) -> str | None:
+    """What is wrong with a results document, in a phrase, or None."""
+    if not isinstance(doc, dict):
+        return "not a syncbench results document (want a JSON object)"
+    lacking = [k for k in ("syncbench", "scenarios", "results") if k not in doc]
+    if lacking:
+        return f"not a syncbench results document (lacks {', '.join(repr(k) for k in lacking)})"
+    if not isinstance(doc["scenarios"], dict):
+        return "'scenarios' is not an object of name: hash"
+    if not isinstance(doc["results"], list):
+        return "'results' is not a list of rows"
+    return next((p for i, row in enumerate(doc["results"]) if (p := _row_problem(i, row))), None)
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read a results.json (or a folder holding one) for `syncbench report`; HarnessError in one line if unusable."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no such file (want a results.json written by syncbench)") from None
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not JSON (not UTF-8 text)") from None
+    except OSError as error:
+        raise HarnessError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HarnessError(f"{path}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    problem = _document_problem(doc)
+    if problem:
+        raise HarnessError(f"{path}: {problem}")
+    return doc

@@ -1,0 +1,248 @@
+"""Sweeps: a matrix of runs, executed in processes, saved run by run so nothing finished is lost.
+
+Each finished run is written to `runs/NNNN.json` in the output folder beside a
+manifest of the sweep's parameters; `results.json` is assembled in plan order, so
+it is byte-identical whatever the job count, the completion order, or how many
+times the sweep was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import bench
+from bench.errors import HarnessError
+from bench.results.files import atomic_write, json_text
+from bench.run.pool import process_pool
+from bench.run.runner import RunSpec, run
+from bench.scenario.model import Scenario, load_scenario, scenario_hash
+from bench.transport.trace import TraceEntry
+from strategies import FANOUTS, Options, available
+
+__all__ = ["SweepPlan", "execute", "finished_runs", "load_manifest", "parse_list"]
+
+MANIFEST = "manifest.json"
+RUNS = "runs"
+
+
+def parse_list(text: str, name: str, cast: Callable[[str], Any] = str) -> list[Any]:
+    """A comma list from the command line, e.g. `1,5,10`; refuses empty items and duplicates."""
+    items = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not part for part in items):
+        raise HarnessError(f"--{name} must be a comma list such as {'1,5,10' if cast is int else 'a,b'}, not {text!r}")
+    try:
+        values = [cast(part) for part in items]
+    except ValueError:
+        raise HarnessError(f"--{name} must list integers, not {text!r}") from None
+    if len(set(values)) != len(values):
+        raise HarnessError(f"--{name} lists a value twice: {text!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The sweep's parameters; its runs are every seed x strategy x fan-out x worker count."""
+
+    scenario: str
+    strategies: tuple[str, ...]
+    fanouts: tuple[str, ...]
+    workers: tuple[int, ...]
+    seeds: tuple[int | None, ...] = (None,)
+    options: Options = field(default_factory=Options)
+
+    def __post_init__(self) -> None:
+        known = available()
+        for name in self.strategies:
+            if name not in known:
+                raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(known)})")
+        for fanout in self.fanouts:
+            if fanout not in FANOUTS:
+                raise HarnessError(f"unknown fan-out {fanout!r} (choose from {', '.join(FANOUTS)})")
+
+    def scenarios(self) -> list[Scenario]:
+        return [load_scenario(self.scenario, seed) for seed in self.seeds]
+
+    def specs(self) -> list[RunSpec]:
+        """Every run in plan order; a sequential run ignores the worker count, so it runs once."""
+        specs = []
+        for world in self.scenarios():
+            for strategy in self.strategies:
+                for fanout in self.fanouts:
+                    counts = (1,) if fanout == "sequential" else self.workers
+                    for workers in counts:
+                        opts = replace(self.options, workers=workers)
+                        specs.append(RunSpec(world, strategy, fanout, opts))
+        return specs
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "syncbench": bench.__version__,
+            "scenario": self.scenario,
+            "strategies": list(self.strategies),
+            "fanouts": list(self.fanouts),
+            "workers": list(self.workers),
+            "seeds": list(self.seeds),
+            "options": asdict(self.options),
+        }
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any]) -> SweepPlan:
+        return cls(
+            scenario=data["scenario"],
+            strategies=tuple(data["strategies"]),
+            fanouts=tuple(data["fanouts"]),
+            workers=tuple(data["workers"]),
+            seeds=tuple(data["seeds"]),
+            options=Options(**data["options"]),
+        )
+
+
+def load_manifest(out: Path) -> SweepPlan:
+    path = out / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return SweepPlan.from_manifest(data)
+    except FileNotFoundError:
+        raise HarnessError(f"{out} holds no sweep to resume (no {MANIFEST})") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise HarnessError(f"{path} is not a valid sweep manifest: {error}") from None
+
+
+def _run_file(out: Path, index: int) -> Path:
+    return out / RUNS / f"{index:04d}.json"
+
+
+def finished_runs(out: Path, specs: list[RunSpec]) -> dict[int, list[dict[str, Any]]]:
+    """Rows of the runs already saved, by plan index; a file that does not match its spec (or was
+    made from a scenario file that has changed since) is ignored and run again."""
+    done = {}
+    for index, spec in enumerate(specs):
+        path = _run_file(out, index)
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if saved.get("key") == spec.key(0) and saved.get("scenario_hash") == scenario_hash(spec.scenario):
+            done[index] = saved["rows"]
+    return done
+
+
+def _one(spec: RunSpec, keep_trace: bool) -> tuple[list[dict[str, Any]], list[TraceEntry] | None]:
+    result = run(spec)
+    return result.rows, (result.trace if keep_trace else None)
+
+
+def discard_runs(out: Path) -> None:
+    """Forget the saved runs of an earlier sweep in `out`: a new sweep (`--force`) runs everything afresh,
+    as the code or the scenario may have changed since; only `--resume` reuses them."""
+    for saved in (out / RUNS).glob("*.json"):
+        saved.unlink()
+
+
+def execute(
+    plan: SweepPlan,
+    out: Path,
+    *,
+    jobs: int,
+    keep_traces: set[int] = frozenset(),  # type: ignore[assignment]
+    on_done: Callable[[RunSpec], None] = lambda spec: None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> tuple[list[dict[str, Any]], dict[int, list[TraceEntry]]]:
+    """Run the plan's missing runs, saving each as it finishes.
+
+    `executor="local"` uses `jobs` processes on this machine; `"dask"` submits the runs
+    to the Dask cluster at `scheduler` (or a LocalCluster of `jobs` workers). Returns
+    every row in plan order and the traces asked for. On interruption the runs
+    finished so far stay saved, and a resumed sweep runs only the rest.
+    """
+    specs = plan.specs()
+    atomic_write(out / MANIFEST, json_text(plan.manifest()))
+    (out / RUNS).mkdir(exist_ok=True)
+    for stale in [*out.glob(".*.tmp"), *(out / RUNS).glob(".*.tmp")]:  # writes a killed sweep left halfway
+        stale.unlink(missing_ok=True)
+    done = finished_runs(out, specs)
+    for index in done:
+        on_done(specs[index])
+    todo = [i for i in range(len(specs)) if i not in done]
+    traces: dict[int, list[TraceEntry]] = {}
+
+    def save(index: int, rows: list[dict[str, Any]], trace: list[TraceEntry] | None) -> None:
+        spec = specs[index]
+        record = {"key": spec.key(0), "scenario_hash": scenario_hash(spec.scenario), "rows": rows}
+        atomic_write(_run_file(out, index), json_text(record))
+        done[index] = rows
+        if trace is not None:
+            traces[index] = trace
+        on_done(specs[index])
+
+    if executor == "dask":
+        for index, rows, trace in _on_dask(specs, todo, jobs, keep_traces, scheduler):
+            save(index, rows, trace)
+    elif jobs <= 1 or len(todo) <= 1:
+        for index in todo:
+            save(index, *_one(specs[index], index in keep_traces))
+    else:
+        for index, rows, trace in _in_processes(specs, todo, jobs, keep_traces):
+            save(index, rows, trace)
+    rows = [row for index in range(len(specs)) for row in done[index]]
+    return rows, traces
+
+
+def _in_processes(
+    specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int]
+) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
+    """Run specs in a process pool, yielding each as it finishes; cancels the rest on interruption."""
+    pool = process_pool(min(jobs, len(todo)))
+    try:
+        pending: dict[Future[Any], int] = {pool.submit(_one, specs[i], i in keep_traces): i for i in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: pending[f]):
+                index = pending.pop(future)
+                rows, trace = future.result()
+                yield index, rows, trace
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _on_dask(
+    specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int], scheduler: str | None
+) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
+    """Run specs on a Dask distributed cluster (its workers need syncbench installed), yielding each as it finishes."""
+    try:
+        import logging
+
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise HarnessError("--executor dask needs Dask: pip install 'syncbench[dask]'") from None
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            )
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout=10)
+    except OSError as error:
+        raise HarnessError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+    try:
+        futures = {client.submit(_one, specs[i], i in keep_traces, pure=False): i for i in todo}
+        for future in as_completed(futures):
+            rows, trace = future.result()
+            yield futures[future], rows, trace
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
