@@ -14,8 +14,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    session.run("python", "-m", "pip", "install", "-q", "ruff")
+    """Style, types (strict on strategies/) and the layers contract, with the test extra's pinned tools."""
+    session.run("python", "-m", "pip", "install", "-q", "-e", ".[test]")
     session.run("ruff", "check", "bench", "strategies", "tests")
+    session.run("mypy")
+    session.run("lint-imports")
 
 
 @nox.session(python=False)

@@ -18,7 +18,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from contextvars import Context
+from typing import Any, TypeVarTuple
 
 __all__ = ["ClockError", "RealClock", "VirtualClock"]
 
@@ -133,6 +134,7 @@ class VirtualClock:
                 target()
             finally:
                 del self._tasks[threading.get_ident()]
+                nxt: _Task | None
                 try:
                     nxt = self._next()
                 except ClockError:
@@ -143,7 +145,8 @@ class VirtualClock:
         thread = threading.Thread(target=run, name=name, daemon=True)
         self._ready.append(task)
         thread.start()
-        self._tasks[thread.ident] = task  # type: ignore[index]
+        assert thread.ident is not None  # start() has set it
+        self._tasks[thread.ident] = task
         return thread
 
     # -- primitives strategies use ------------------------------------------
@@ -262,6 +265,8 @@ class VirtualExecutor:
 class _VirtualSelector(selectors.DefaultSelector):
     """Polls real descriptors without blocking; an idle wait moves virtual time instead."""
 
+    _fd_to_key: dict[int, selectors.SelectorKey]  # the base selector's registrations (not in its stubs)
+
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__()
         self._clock = clock
@@ -269,7 +274,7 @@ class _VirtualSelector(selectors.DefaultSelector):
     @property
     def polling(self) -> bool:
         """Whether real descriptors are registered (the loop's own wake-up pipe aside)."""
-        return len(self._fd_to_key) > 1  # type: ignore[attr-defined]
+        return len(self._fd_to_key) > 1
 
     def select(self, timeout: float | None = None) -> list[Any]:
         events = super().select(0) if self.polling else []
@@ -283,9 +288,14 @@ class _VirtualSelector(selectors.DefaultSelector):
 
 #: the callback `asyncio.sleep` schedules to end a sleep (private to asyncio: should a Python release
 #: rename it, no sleep is recognised and every sleep suspends, as plain asyncio does)
-_END_SLEEP = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
+_END_SLEEP: Callable[..., object] | None = getattr(asyncio.futures, "_set_result_unless_cancelled", None)
 #: the longest wait asyncio's loop hands its selector
 _LONGEST_WAIT = getattr(asyncio.base_events, "MAXIMUM_SELECT_TIMEOUT", 24 * 3600)
+_Ts = TypeVarTuple("_Ts")
+
+
+def _no_callback() -> None:
+    """The callback of a timer that is cancelled before it is ever scheduled."""
 
 
 class _Timer(asyncio.TimerHandle):
@@ -294,23 +304,35 @@ class _Timer(asyncio.TimerHandle):
 
     __slots__ = ("_seq",)
     _seq: int
+    _when: float  # asyncio's own slots, which its stubs do not type
+    _scheduled: bool
 
     def __lt__(self, other: _Timer) -> bool:  # type: ignore[override]  # heapq compares with `<` only
         return self._when < other._when or (self._when == other._when and self._seq < other._seq)
 
 
 class _VirtualEventLoop(asyncio.SelectorEventLoop):
+    # the base loop's private state this loop reads (not in asyncio's stubs)
+    _selector: _VirtualSelector
+    _ready: deque[asyncio.Handle]
+    _scheduled: list[_Timer]  # a heap: every timer is set through `call_at`
+    _stopping: bool
+    _clock_resolution: float
+    _check_closed: Callable[[], None]
+
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__(_VirtualSelector(clock))
         self._virtual_clock = clock
         self._timers = 0
-        self._ended = _Timer(0.0, _END_SLEEP, (), self)  # what a sleep that ended at once gets to cancel
+        self._ended = _Timer(0.0, _no_callback, (), self)  # what a sleep that ended at once gets to cancel
         self._ended.cancel()
 
     def time(self) -> float:
         return self._virtual_clock._now
 
-    def call_at(self, when: float, callback: Callable[..., object], *args: Any, context: Any = None) -> _Timer:
+    def call_at(
+        self, when: float, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> _Timer:
         """Schedule as asyncio does, in (time, order set) order; a sleep that ends before anything else
         can happen ends at once.
 
@@ -325,18 +347,18 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
         if callback is _END_SLEEP and self._next_to_wake(when):
             callback(*args)  # the sleep's future is done: `await` goes straight on
             return self._ended
-        self._check_closed()  # type: ignore[attr-defined]
+        self._check_closed()
         self._timers += 1
         timer = _Timer(when, callback, args, self, context)
         timer._seq = self._timers
-        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        heapq.heappush(self._scheduled, timer)
         timer._scheduled = True
         return timer
 
     def _next_to_wake(self, when: float) -> bool:
         """Whether a timer at `when` would be the only thing the loop's next turn runs; if so, move
         time to where that turn would put it."""
-        if self._ready or self._stopping or self._selector.polling:  # type: ignore[attr-defined]
+        if self._ready or self._stopping or self._selector.polling:
             return False
         if self.get_task_factory() is not None:  # eager tasks run a child's steps inside its parent's
             return False
@@ -345,8 +367,8 @@ class _VirtualEventLoop(asyncio.SelectorEventLoop):
             return False
         now = self._virtual_clock._now
         after = now + min(max(0.0, when - now), _LONGEST_WAIT)  # as the idle select moves it
-        due = after + self._clock_resolution  # type: ignore[attr-defined]
-        scheduled = self._scheduled  # type: ignore[attr-defined]
+        due = after + self._clock_resolution
+        scheduled = self._scheduled
         if when >= due or (scheduled and scheduled[0]._when < due):
             return False
         self._virtual_clock._now = after

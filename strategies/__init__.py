@@ -9,7 +9,7 @@ from strategies.context import Options, SyncContext
 from strategies.drivers import FANOUTS, DriverStats, Outcome, run_async, run_sequential, run_threads
 from strategies.effects import Call, FanOut, SyncFailed, SyncGen, Write
 from strategies.profile import ApiProfile
-from strategies.registry import ENTRY_POINT_GROUP, UnknownStrategy, available, get_strategy
+from strategies.registry import ENTRY_POINT_GROUP, UnknownStrategy, available, get_strategy, resolve
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -28,6 +28,7 @@ __all__ = [
     "Write",
     "available",
     "get_strategy",
+    "resolve",
     "run_async",
     "run_sequential",
     "run_threads",

@@ -37,7 +37,7 @@ class Store(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Options:
-    """The run settings a strategy honours (DESIGN.md, Contracts)."""
+    """The run settings a strategy honours (docs/design.md, Contracts)."""
 
     workers: int = 1
     account_workers: int = 1

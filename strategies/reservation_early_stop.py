@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from strategies.base import Strategy
 from strategies.context import SyncContext
 from strategies.effects import Call, FanOut, SyncGen
-from strategies.paging import paginate
+from strategies.paging import Page, paginate
 from strategies.steps import fetch_messages, store_bookmark, store_conversations
 
 
@@ -31,7 +32,7 @@ class ReservationEarlyStop(Strategy):
         profile = ctx.profile
         cutoff = ctx.store.bookmark(account)
 
-        def older(field: str):
+        def older(field: str) -> Callable[[Page], bool]:
             return lambda page: cutoff is not None and any(profile.parse_ts(r[field]) < cutoff for r in page)
 
         def recent(records: list[dict[str, Any]], field: str) -> dict[int, dict[str, Any]]:

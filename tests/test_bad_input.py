@@ -3,6 +3,7 @@ no traceback, and nothing left behind (no *.tmp, no half-written results, no str
 
 The table covers the verbs that exist when the suite runs (`syncbench --help`); a case is skipped
 when its verb is absent or lacks the option it exercises, so new verbs join by adding a base entry.
+Every shared option a verb takes (docs/design.md, "Options by command") is also given a bad value.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bench.cli.main import app
+from bench.cli import app
 from bench.run.runner import MAX_WORKERS
+from tests.cli.options_table import read_table
 
 runner = CliRunner()
 
@@ -38,21 +40,42 @@ BASE: dict[str, dict[str, str]] = {
     },
     "recommend": {"--scenario": "pms-1000", "--strategy": "since-incremental", "--workers": "1,2", "--jobs": "1"},
     "fidelity": {"--strategy": "since-incremental", "--workers": "1"},
-    "record": {"--strategy": "since-incremental"},
+    "record": {"--strategy": "since-incremental", "--base-url": "http://127.0.0.1:9", "--out": "{new}/c.json"},
     "faults": {"--strategies": "since-incremental", "--faults": "5xx-burst", "--jobs": "1"},
+    "scale": {"--out": "{new}", "--sizes": "10", "--strategies": "since-incremental", "--jobs": "1"},
     "serve": {"--port": "0"},
     "gate": {},
     "import": {},
     "report": {},
 }
 #: Which option names the strategy in each verb (default --strategy).
-STRATEGY_OPTION = {"sweep": "--strategies", "faults": "--strategies"}
+STRATEGY_OPTION = {"sweep": "--strategies", "faults": "--strategies", "scale": "--strategies"}
 #: Seconds any case may take: a verb that slipped past a bad input and started serving is stopped.
 CASE_LIMIT_S = 20
 #: Cases that fail today in files this suite's owner does not own; strict, so a fix turns them green loudly.
-KNOWN: dict[str, str] = {
-    "recommend-unknown-scenario-fresh-out": "bench/cli_decide.py prepares --out before it loads the scenario",
+KNOWN: dict[str, str] = {}
+#: A bad value for each shared option, by its cell in the table ("yes": one value, "list": a comma list).
+BAD_VALUES = {
+    "--scenario": "no-such-scenario",
+    "--strategy": "no-such-strategy",
+    "--strategies": "client-filter,no-such-strategy",
+    "--fanout": "carrier-pigeon",
+    "--fanouts": "threads,carrier-pigeon",
+    "--workers": "0",
+    "--account-workers": "0",
+    "--seed": "x",
+    "--seeds": "1,x",
+    "--page-size": "0",
+    "--write-mode": "sometimes",
+    "--chunk-size": "0",
+    "--throttle": "0",
+    "--adaptive": "yes",
+    "--max-retries": "-1",
+    "--lookback": "-1",
 }
+BAD_LISTS = {"--workers": "1,0"}
+#: options whose refusal names the bad value (an unknown scenario, strategy or fan-out) rather than the option
+NAMED_BY_VALUE = {"--scenario", "--strategy", "--strategies", "--fanout", "--fanouts"}
 
 
 def _cases() -> list[Any]:
@@ -167,7 +190,7 @@ def _time_limit(seconds: int) -> Iterator[None]:
 
 def _console_script() -> list[str]:
     script = shutil.which("syncbench")
-    return [script] if script else [sys.executable, "-c", "from bench.cli.main import app; app()"]
+    return [script] if script else [sys.executable, "-c", "from bench.cli import app; app()"]
 
 
 @pytest.mark.parametrize(("verb", "override", "positional"), _cases())
@@ -191,6 +214,35 @@ def test_bad_input_is_refused_in_one_line(
         f"left behind: {sorted(set(after) - set(before))} (changed: "
         f"{sorted(k for k in before if after.get(k) != before[k])})"
     )
+
+
+def _shared_option_cases() -> list[Any]:
+    table = read_table()
+    cases = []
+    for command, cells in table.takes.items():
+        if " " in command:  # `run --cassette`: its options are `run`'s
+            continue
+        for option in table.options:
+            cell = cells[option.flag]
+            if cell in ("yes", "list"):
+                flag = option.flag if cell == "yes" else option.list_flag
+                value = BAD_LISTS.get(flag, BAD_VALUES[flag]) if cell == "list" else BAD_VALUES[flag]
+                cases.append(pytest.param(command, flag, value, id=f"{command}{flag}"))
+    return cases
+
+
+@pytest.mark.parametrize(("verb", "flag", "value"), _shared_option_cases())
+def test_a_bad_shared_option_is_refused_naming_it(workspace: dict[str, str], verb: str, flag: str, value: str) -> None:
+    """A bad value of any shared option: exit 2, one line naming the option (or the unknown name), nothing left."""
+    before = _snapshot(Path.cwd())
+    argv = _argv(verb, {flag: value}, [], workspace)
+    with _time_limit(CASE_LIMIT_S):
+        result = runner.invoke(app, argv)
+    _assert_refused(result.exit_code, result.stderr)
+    line = result.stderr.splitlines()[0]
+    assert "No such option" not in line, line
+    assert (value.split(",")[-1] if flag in NAMED_BY_VALUE else flag) in line, line
+    assert _snapshot(Path.cwd()) == before
 
 
 def test_console_script_refuses_bad_input_in_one_line(workspace: dict[str, str]) -> None:

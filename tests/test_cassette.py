@@ -75,6 +75,8 @@ messages = { base_s = 0.008, per_item_s = 0.001 }
 """
 CURSOR_PROFILE = 'pagination = "cursor"\npage_size = 10\n'
 SHIPPED = Path(str(resources.files("bench.fixtures").joinpath("cassettes")))
+#: the shipped cassette's metadata, as JSON: a cassette made of it reaches its interactions
+_METADATA = json.dumps(json.loads((SHIPPED / "tiny-cursor.json").read_text(encoding="utf-8"))["metadata"])
 runner = CliRunner()
 
 
@@ -191,15 +193,12 @@ def test_a_request_missing_from_the_recording_is_one_line_exit_2() -> None:
     ("content", "message"),
     [
         (None, "no such cassette"),
-        ('{"interactions": [', "not a JSON cassette"),
-        ('{"version": 1}', "no `interactions` list"),
-        ('{"version": 1, "interactions": []}', "holds no interactions"),
-        ('{"version": 1, "interactions": [{}]}', "no metadata.syncbench"),
-        (
-            '{"interactions": [{"request": {}}], "metadata": {"syncbench": {"format": 1}}}',
-            "interaction 0: malformed",
-        ),
-        ('{"interactions": [{}], "metadata": {"syncbench": {"format": 2}}}', "cassette format 2"),
+        ('{"interactions": [', "not a valid cassette: malformed JSON at line 1"),
+        ('{"version": 1}', "interactions: missing"),
+        ('{"version": 1, "interactions": [], "metadata": ' + _METADATA + "}", "interactions: empty"),
+        ('{"version": 1, "interactions": [{}]}', "no metadata.syncbench: record the cassette with `syncbench record`"),
+        ('{"interactions": [{"request": {}}], "metadata": ' + _METADATA + "}", "interactions.0: malformed"),
+        ('{"interactions": [{}], "metadata": {"syncbench": {"format": 2}}}', "metadata.syncbench.format: want 1"),
     ],
 )
 def test_bad_cassettes_are_one_line_exit_2(tmp_path: Path, content: str | None, message: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli.main import app
+from bench.cli import app
 
 # click >= 8.2 keeps stderr apart from stdout (result.stdout / result.stderr); that is what these tests rely on.
 runner = CliRunner()

@@ -14,7 +14,7 @@ Row = dict[str, Any]
 
 
 def make_row(**fields: Any) -> Row:
-    """A complete result row (DESIGN.md, Contracts) with plausible defaults; `fields` override them."""
+    """A complete result row (docs/design.md, Contracts) with plausible defaults; `fields` override them."""
     row: Row = {
         "scenario": "pms",
         "strategy": "client-filter",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import bench.run.runner
+import bench.run.session
 from bench.run.runner import RunSpec, run
 from bench.scenario.model import load_scenario
 from strategies import Options
@@ -96,14 +96,14 @@ def test_client_filter_sequential_matches_the_field_study() -> None:
 
 def _run_with_store_tampering(monkeypatch: pytest.MonkeyPatch, tamper: Any) -> tuple[dict[str, Any], list[int]]:
     """Run sequential client-filter, letting `tamper(store, expected_ids)` edit the store just before measuring."""
-    real_measure = bench.run.runner.measure
+    real_measure = bench.run.session.measure
     touched: list[int] = []
 
     def measure(**kwargs: Any) -> dict[str, Any]:
         touched.extend(tamper(kwargs["store"], sorted(kwargs["truth"].conversations)))
         return real_measure(**kwargs)
 
-    monkeypatch.setattr(bench.run.runner, "measure", measure)
+    monkeypatch.setattr(bench.run.session, "measure", measure)
     [row] = run(RunSpec(load_scenario("pms-1000"), "client-filter", "sequential", Options(workers=1))).rows
     return row, touched
 

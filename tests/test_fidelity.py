@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli.main import app
+from bench.cli import app
 from bench.studies.fidelity import BOUND_TARGET, FREE_TARGET, Point, alignment, relative_error
 from bench.transport.trace import TraceEntry
 from tests.test_serve import tiny_scenario
@@ -127,10 +127,14 @@ def test_a_small_fidelity_run_completes_and_computes_its_errors(tmp_path: Path) 
 
 
 def test_fidelity_refuses_bad_input_in_one_line() -> None:
+    """One strategy and one fan-out per run (the Contracts' `--strategy`, `--fanout`); worker counts are a list."""
     for args, message in (
         (["--workers", "0"], "positive"),
+        (["--workers", "1,x"], "--workers"),
         (["--strategy", "nope"], "unknown strategy"),
+        (["--strategy", "client-filter,full-pagination"], "unknown strategy"),
         (["--fanout", "fast"], "--fanout"),
+        (["--fanout", "threads,async"], "--fanout"),
     ):
         result = CliRunner().invoke(app, ["fidelity", *args])
         assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1

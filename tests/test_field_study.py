@@ -1,4 +1,4 @@
-"""The shipped scenarios reproduce the shape of the field studies' findings (DESIGN.md)."""
+"""The shipped scenarios reproduce the shape of the field studies' findings (docs/design.md)."""
 
 from __future__ import annotations
 

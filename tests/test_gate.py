@@ -211,9 +211,9 @@ def test_summary_is_appended_for_github(baseline: Path, tmp_path: Path, monkeypa
     ("content", "mentions"),
     [
         pytest.param("{not json", "malformed JSON at line 1", id="malformed"),
-        pytest.param('{"entries": []}', "non-empty 'entries'", id="no entries"),
-        pytest.param("[1, 2]", "non-empty 'entries'", id="not an object"),
-        pytest.param(None, "lacks a number for 'api_calls'", id="entry without a figure"),
+        pytest.param('{"entries": []}', "entries: empty", id="no entries"),
+        pytest.param("[1, 2]", "want an object, not a list", id="not an object"),
+        pytest.param(None, "entries.1.api_calls: missing", id="entry without a figure"),
         pytest.param(b"\xff\xfe\x00", "not UTF-8", id="binary"),
     ],
 )
@@ -226,7 +226,7 @@ def test_corrupt_baseline_is_one_line(baseline: Path, content: str | bytes | Non
         baseline.write_text(content, encoding="utf-8")
     code, _, stderr = invoke("--baseline", str(baseline))
     assert_one_line_error(code, stderr, mentions=mentions)
-    assert "is not a valid baseline" in stderr
+    assert f"{baseline}: not a valid baseline: " in stderr
 
 
 def test_missing_baseline_is_one_line(tmp_path: Path) -> None:

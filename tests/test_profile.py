@@ -1,5 +1,5 @@
 """API profiles: a strategy run through renamed paths, parameters and fields, with a token as a query
-parameter, against `syncbench serve --profile` (the server side of renaming is an option of bench/serve.py)."""
+parameter, against `syncbench serve --profile` (the server side of renaming is an option of bench/serve/server.py)."""
 
 from __future__ import annotations
 

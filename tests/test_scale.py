@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.render.scale import write_study
 from bench.scenario.model import load_scenario
-from bench.studies.scale import ScalePoint, growth, resize, study, write_study
+from bench.studies.scale import ScalePoint, growth, resize, study
 
 
 def _points(strategy: str, values: dict[int, float]) -> list[ScalePoint]:

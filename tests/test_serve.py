@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bench.cli.main import app
 from bench.errors import HarnessError
-from bench.run.real import run_real, scrub
+from bench.run.real import run_real
 from bench.run.runner import RunSpec, run
 from bench.scenario.model import load_scenario
 from bench.serve.server import ServerProcess, SimServer, check_host, scale_scenario
@@ -229,12 +229,6 @@ def test_time_scale_shrinks_every_wait(tiny: Path) -> None:
     assert scale_scenario(base, 1.0) is base
     with pytest.raises(ValueError):
         scale_scenario(base, 0)
-
-
-def test_scrub_removes_a_secret_everywhere() -> None:
-    row = {"error": "GET /x?api_key=s3cr3t failed", "missed": [{"reason": "s3cr3t"}], "n": 1, "t": ("s3cr3t",)}
-    assert "s3cr3t" not in json.dumps(scrub(row, "s3cr3t"))
-    assert scrub(row, None) is row
 
 
 def test_a_scaled_rate_limited_run_is_throttled_and_still_complete(tmp_path: Path) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import HarnessError
-from bench.results.files import csv_text, json_text
-from bench.run.runner import results_document
+from bench.results.files import csv_text, json_text, results_document
 from bench.run.sweep import SweepPlan, execute, parse_list
 from strategies import Options
 

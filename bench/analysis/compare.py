@@ -1,6 +1,6 @@
 """Comparisons over result rows: groups, speedups, summary tables, why strategies differ, why scaling is sub-linear.
 
-Pure functions over lists of row dicts (DESIGN.md, Contracts): no I/O, no plotting, inputs never
+Pure functions over lists of row dicts (docs/design.md, Contracts): no I/O, no plotting, inputs never
 modified, and the same rows always give the same answer whatever their order.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -289,44 +290,59 @@ def _seed_sync_suffix(row: Row, rows: Sequence[Row]) -> str:
 # --- why two strategies differ ---------------------------------------------------------------
 
 
-def _accounting(row: Row) -> dict[str, int | None]:
-    """What the row says about the conversations whose messages it fetched (fetched is None if unknown)."""
+@dataclass(frozen=True)
+class _Accounting:
+    """What a row says about the conversations whose messages it fetched (`fetched` and `rest` None if unknown)."""
+
+    calls: int
+    throttled: int
+    fetched: int | None
+    found: int
+    expected: int
+    overfetched: int
+    incomplete: int
+    ahead: int
+    rest: int | None
+
+
+def _accounting(row: Row) -> _Accounting:
+    """The row's message fetches split into found, over-fetched, incomplete, ahead of time and the rest."""
     incomplete = sum(1 for m in row.get("missed", []) if reason_code(m["reason"]) == "messages-incomplete")
     calls = sum(row.get("calls_by_endpoint", {}).get(e, 0) for e in MESSAGE_ENDPOINTS)
     fetched = calls - row.get("rate_limited", 0) if calls else None
     ahead = row.get("ahead", 0)
     rest = None if fetched is None else fetched - row["conversations_found"] - row["overfetched"] - incomplete - ahead
-    return {
-        "ahead": ahead,
-        "calls": calls,
-        "throttled": row.get("rate_limited", 0),
-        "fetched": fetched,
-        "found": row["conversations_found"],
-        "expected": row["conversations_expected"],
-        "overfetched": row["overfetched"],
-        "incomplete": incomplete,
-        "rest": rest,
-    }
+    return _Accounting(
+        calls=calls,
+        throttled=row.get("rate_limited", 0),
+        fetched=fetched,
+        found=row["conversations_found"],
+        expected=row["conversations_expected"],
+        overfetched=row["overfetched"],
+        incomplete=incomplete,
+        ahead=ahead,
+        rest=rest,
+    )
 
 
-def _accounting_text(strategy: str, acc: dict[str, int | None]) -> str:
+def _accounting_text(strategy: str, acc: _Accounting) -> str:
     """One sentence splitting a strategy's message fetches into what the row can classify."""
-    found, expected, over = acc["found"], acc["expected"], acc["overfetched"]
-    if acc["fetched"] is None:
+    found, expected, over = acc.found, acc.expected, acc.overfetched
+    if acc.fetched is None:
         return (
             f"{strategy} found {found} of {expected} expected conversations and over-fetched {over}"
             " (the row has no per-conversation message calls to account for)."
         )
-    throttled = f" less {acc['throttled']} throttled calls" if acc["throttled"] else ""
+    throttled = f" less {acc.throttled} throttled calls" if acc.throttled else ""
     terms = [f"{found} expected and found", f"{over} over-fetched (nothing new)"]
-    if acc["incomplete"]:
-        terms.append(f"{acc['incomplete']} stored with messages missing")
-    if acc["ahead"]:
-        terms.append(f"{acc['ahead']} ahead of time (news that arrived while the sync ran)")
-    rest = acc["rest"] or 0
+    if acc.incomplete:
+        terms.append(f"{acc.incomplete} stored with messages missing")
+    if acc.ahead:
+        terms.append(f"{acc.ahead} ahead of time (news that arrived while the sync ran)")
+    rest = acc.rest or 0
     if rest > 0:
         terms.append(f"{rest} the row does not classify ({UNCLASSIFIED_EXAMPLES})")
-    text = f"{strategy} made {acc['calls']} message calls{throttled} = {acc['fetched']} fetches = " + " + ".join(terms)
+    text = f"{strategy} made {acc.calls} message calls{throttled} = {acc.fetched} fetches = " + " + ".join(terms)
     if rest < 0:
         text += f" ({-rest} more than the fetches: the figures do not add up, e.g. a listing that carried messages)"
     return text + "."
@@ -354,22 +370,25 @@ def _miss_items(has: Row, lacks: Row) -> list[dict[str, Any]]:
     ]
 
 
-def _gap_text(a: Row, b: Row, acc_a: dict[str, int | None], acc_b: dict[str, int | None]) -> str:
+def _gap_text(a: Row, b: Row, acc_a: _Accounting, acc_b: _Accounting) -> str:
     """Why one strategy fetched more than the other, term by term (only when both fetch counts are known)."""
-    if acc_a["fetched"] is None or acc_b["fetched"] is None:
+    if acc_a.fetched is None or acc_b.fetched is None:
         return ""
-    more, less, m, n = (a, b, acc_a, acc_b) if acc_a["fetched"] >= acc_b["fetched"] else (b, a, acc_b, acc_a)
-    gap = (m["fetched"] or 0) - (n["fetched"] or 0)
+    more, less, m, n = (a, b, acc_a, acc_b) if acc_a.fetched >= acc_b.fetched else (b, a, acc_b, acc_a)
+    gap = abs(acc_a.fetched - acc_b.fetched)
     if gap == 0:
-        return f" Both made {m['fetched']} fetches."
-    found = m["found"] - n["found"]
+        return f" Both made {acc_a.fetched} fetches."
+    found = m.found - n.found
+    ahead = m.ahead - n.ahead
     terms = [
         f"{found:+d} found" + (f" (conversations {less['strategy']} missed)" if found > 0 else ""),
-        f"{m['overfetched'] - n['overfetched']:+d} over-fetched",
+        f"{m.overfetched - n.overfetched:+d} over-fetched",
     ]
-    if m["ahead"] != n["ahead"]:
-        terms.append(f"{m['ahead'] - n['ahead']:+d} ahead of time")
-    rest = (m["rest"] or 0) - (n["rest"] or 0) + m["incomplete"] - n["incomplete"]
+    if ahead:
+        terms.append(f"{ahead:+d} ahead of time")
+    # fetched = found + overfetched + incomplete + ahead + rest, so the gap's unclassified part
+    # (the rest and the conversations stored with messages missing) is what the other terms leave
+    rest = gap - found - (m.overfetched - n.overfetched) - ahead
     if rest:
         terms.append(f"{rest:+d} the rows do not classify")
     return f" {more['strategy']} made {gap} more fetches than {less['strategy']}: {gap} = " + " ".join(terms) + "."
@@ -395,9 +414,9 @@ def _pair(a: Row, b: Row, label: str) -> dict[str, Any]:
     acc_a, acc_b = _accounting(a), _accounting(b)
     items = _miss_items(a, b) + _miss_items(b, a)
     text = _accounting_text(a["strategy"], acc_a) + " " + _accounting_text(b["strategy"], acc_b)
-    if acc_a["expected"] != acc_b["expected"]:
+    if acc_a.expected != acc_b.expected:
         text += (
-            f" They were judged against different ground truths ({acc_a['expected']} vs {acc_b['expected']}"
+            f" They were judged against different ground truths ({acc_a.expected} vs {acc_b.expected}"
             " expected conversations, e.g. a full sync against an incremental one), so only the ids one of them"
             " missed can be compared, not their totals."
         )

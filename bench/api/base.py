@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from bench.scenario.model import Scenario
+
 __all__ = ["TIME_HEADER", "ServerCore", "SimRequest", "SimResponse"]
 
 #: the response header in which `syncbench serve` tells the server's simulated time of a request's arrival
@@ -40,6 +42,12 @@ class SimResponse:
 
 
 class ServerCore(Protocol):
-    """A server: answers a request that reaches it at simulated second `t`."""
+    """A server a transport can carry requests to: it answers a request reaching it at simulated
+    second `t`, and names the endpoint and account of a path (for the trace)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+
+    def classify(self, path: str) -> tuple[str, str | None]: ...
 
     def handle(self, request: SimRequest, t: float) -> SimResponse: ...

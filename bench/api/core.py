@@ -114,7 +114,12 @@ def _page_json(kind: str, records: tuple[tuple[Any, ...], ...], precision: str) 
 
 def _descending(key: Callable[[int], tuple[int, int]]) -> Callable[[int], tuple[int, int]]:
     """A key that ascends along a list sorted by `key` descending (for bisecting pages)."""
-    return lambda item: tuple(-part for part in key(item))  # type: ignore[return-value]
+
+    def descending(item: int) -> tuple[int, int]:
+        first, second = key(item)
+        return -first, -second
+
+    return descending
 
 
 @lru_cache(maxsize=1 << 16)

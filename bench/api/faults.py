@@ -11,8 +11,7 @@ it or when, so the same calls fail in every fan-out mode and at any worker count
 Faults that depend on time (the storm, `from_s`/`until_s` windows) read the
 simulated clock, which is deterministic too.
 
-This module must not import `bench.scenario.model` (the scenario imports `Faults` from here),
-nor, at import time, the core (which imports the scenario through the dataset).
+The knobs are the scenario's `[faults]` table (bench/scenario/faults.py).
 """
 
 from __future__ import annotations

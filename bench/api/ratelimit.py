@@ -28,7 +28,6 @@ __all__ = [
     "Limiter",
     "SlidingWindow",
     "TokenBucket",
-    "Unlimited",
     "build_limiter",
 ]
 
@@ -187,13 +186,6 @@ class TokenBucket(_Single):
             reset = (math.floor(tokens) + 1 - tokens) / self.rate  # until the next whole token
         remaining = min(self.capacity, max(0, math.floor(tokens)))
         return Decision(admitted, self.capacity, remaining, reset, self.window_s)
-
-
-class Unlimited:
-    count_rejected = False
-
-    def admit(self, key: str, t: float) -> Decision:
-        return Decision(True, 0, 0, 0.0)
 
 
 _UNLIMITED = Decision(True, 0, 0, 0.0)

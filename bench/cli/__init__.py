@@ -1,6 +1,10 @@
 """The `syncbench` command line: one typer app; each command group lives in its own module."""
 
-from bench.cli import cassette, decide, faults, real, scale, selftest  # noqa: F401  (they register on `app`)
-from bench.cli.main import app
+# The command modules register on `app` when imported, in the order `syncbench --help` lists them.
+# isort: off
+from bench.cli import main, real, cassette, decide, faults, scale, selftest  # noqa: F401
+
+# isort: on
+from bench.cli.application import app
 
 __all__ = ["app"]

@@ -1,6 +1,5 @@
-"""Recorded sessions on the command line: `record`, `import`, and `run --cassette` (replay).
+"""Recorded sessions on the command line: `record` and `import` (`run --cassette` replays them).
 
-Registered on `bench.cli.main.app` by importing this module at the end of bench/cli.py.
 Every input is checked before the first request or write, so bad input leaves
 nothing behind; files are written atomically.
 """
@@ -15,34 +14,33 @@ from typing import Annotated
 
 import typer
 
-from bench.cli.main import (
+from bench.cli.application import app
+from bench.cli.options import (
+    DEFAULTS,
     AccountWorkersOpt,
     AdaptiveOpt,
-    Fanout,
+    ChunkSizeOpt,
     FanoutOpt,
     ForceOpt,
+    MaxRetriesOpt,
     PageSizeOpt,
-    RetriesOpt,
+    ProfileOpt,
     StrategyOpt,
     ThrottleOpt,
+    TokenEnvOpt,
     WorkersOpt,
-    WriteMode,
-    _options,
-    _row_table,
-    app,
-    report_run,
+    WriteModeOpt,
+    run_options,
 )
-from bench.cli.real import ProfileOpt, TokenEnvOpt
 from bench.errors import HarnessError
-from bench.results.files import host_figures, prepare_out
-from strategies import Options, UnknownStrategy, available
-
-__all__ = ["replay_command"]
-
-
-def _known(strategy: str) -> None:
-    if strategy not in available():
-        raise UnknownStrategy(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
+from bench.recordings.cassette import load_cassette
+from bench.recordings.importer import import_cassette
+from bench.run.real import check_base_url
+from bench.run.runner import RunSpec
+from bench.scenario.model import Scenario
+from bench.secrets import check_token, read_token
+from strategies import ApiProfile, resolve
+from strategies.profile import load_profile
 
 
 def _new_file(path: Path, *, force: bool, suffix: str | None = None) -> None:
@@ -67,30 +65,35 @@ def record_command(
     base_url: Annotated[str, typer.Option("--base-url", help="The API to record (http:// or https://).")],
     out: Annotated[Path, typer.Option("--out", help="The cassette to write (vcrpy JSON, secrets scrubbed).")],
     strategy: StrategyOpt = "client-filter",
-    fanout: FanoutOpt = Fanout.sequential,
-    workers: WorkersOpt = 1,
-    account_workers: AccountWorkersOpt = 1,
-    page_size: PageSizeOpt = None,
-    throttle: ThrottleOpt = None,
-    max_retries: RetriesOpt = 5,
-    adaptive: AdaptiveOpt = False,
+    fanout: FanoutOpt = "sequential",
+    workers: WorkersOpt = DEFAULTS.workers,
+    account_workers: AccountWorkersOpt = DEFAULTS.account_workers,
+    page_size: PageSizeOpt = DEFAULTS.page_size,
+    write_mode: WriteModeOpt = DEFAULTS.write_mode,
+    chunk_size: ChunkSizeOpt = DEFAULTS.chunk_size,
+    throttle: ThrottleOpt = DEFAULTS.throttle,
+    adaptive: AdaptiveOpt = DEFAULTS.adaptive,
+    max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
     profile: ProfileOpt = None,
     token_env: TokenEnvOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Run a strategy against a real API in wall time and record the session (a first sync) as a cassette."""
-    from bench.recordings.record import check_token, record_session, require_vcrpy
-    from bench.run.real import check_base_url
-    from bench.run.runner import RunSpec
-    from bench.scenario.model import Scenario
-    from bench.serve.server import read_token
-    from strategies import ApiProfile
-    from strategies.profile import load_profile
+    from bench.recordings.record import record_session, require_vcrpy  # unittest.mock: 15 ms of start-up
 
     require_vcrpy()
-    _known(strategy)
-    opts = _options(workers, account_workers, page_size, WriteMode.bulk, 500, throttle, max_retries, 0.0, adaptive)
-    spec = RunSpec(Scenario(name="remote"), strategy, fanout.value, opts)  # refuses bad worker counts
+    resolve([strategy])
+    opts = run_options(
+        workers=workers,
+        account_workers=account_workers,
+        page_size=page_size,
+        write_mode=write_mode,
+        chunk_size=chunk_size,
+        throttle=throttle,
+        adaptive=adaptive,
+        max_retries=max_retries,
+    )
+    spec = RunSpec(Scenario(name="remote"), strategy, fanout, opts)
     token = read_token(token_env)
     check_token(token)
     api_profile = load_profile(profile) if profile is not None else ApiProfile()
@@ -101,7 +104,7 @@ def record_command(
     row = result.rows[0]
     typer.echo(
         f"recorded {kept} requests in {time.perf_counter() - began:.2f} s wall "
-        f"({strategy} / {fanout.value} x{workers}, sync {row['status']}) -> {out}",
+        f"({strategy} / {fanout} x{workers}, sync {row['status']}) -> {out}",
         err=True,
     )
     if row["status"] != "ok":
@@ -120,44 +123,14 @@ def import_command(
     force: ForceOpt = False,
 ) -> None:
     """Turn a recording into a scenario: its records as a literal dataset, a latency model fitted to it."""
-    from bench.recordings.cassette import load_cassette
-    from bench.recordings.importer import import_cassette
-
     _new_file(out, force=force, suffix=".toml")
     recording = load_cassette(cassette)
     scenario = import_cassette(recording, out, first_sync=first_sync)
     literal = scenario.literal
+    assert literal is not None  # an imported scenario holds the recording's records
     typer.echo(
         f"{out}: {len(literal.accounts)} accounts, {len(literal.reservations)} reservations, "
         f"{len(literal.conversations)} conversations, {len(literal.messages)} messages from "
         f"{len(recording.interactions)} requests",
         err=True,
     )
-
-
-def replay_command(
-    cassette: Path,
-    strategy: str,
-    fanout: str,
-    options: Options,
-    *,
-    as_json: bool,
-    out: Path | None,
-    force: bool,
-    trace: Path | None,
-) -> None:
-    """`syncbench run --cassette`: the recording replayed on the virtual clock, judged against its own records."""
-    from bench.recordings.cassette import load_cassette
-    from bench.recordings.replay import replay
-
-    _known(strategy)
-    recording = load_cassette(cassette)  # before --out is touched: a bad cassette leaves nothing behind
-    if out is not None:
-        prepare_out(out, force=force)
-    began = time.perf_counter()
-    result, scenario = replay(recording, strategy, fanout, options)
-    host = host_figures(time.perf_counter() - began)
-    title = f"{strategy} / {fanout} x{options.workers} replaying {cassette.name}"
-    table = _row_table(result.rows)
-    table.title = "syncbench replay (simulated seconds, recorded latencies)"
-    report_run(result, host, out=out, worlds=[scenario], trace=trace, title=title, table=table, as_json=as_json)

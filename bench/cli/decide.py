@@ -1,7 +1,7 @@
 """`syncbench recommend` and `syncbench gate`: the commands that turn runs into decisions.
 
-Registered on bench.cli.main's app by the import at the end of bench/cli.py; the logic lives in
-bench.studies.recommend, bench.analysis.usl and bench.studies.gate, this module only parses options and prints.
+The logic lives in bench.studies.recommend, bench.analysis.usl and bench.studies.gate; this
+module only parses options and prints.
 """
 
 from __future__ import annotations
@@ -16,32 +16,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.cli.main import (
+from bench.cli.application import app
+from bench.cli.options import (
+    DEFAULTS,
     AccountWorkersOpt,
-    ChunkOpt,
-    Fanout,
+    AdaptiveOpt,
+    ChunkSizeOpt,
+    FanoutOpt,
     ForceOpt,
+    JobsOpt,
     LookbackOpt,
+    MaxRetriesOpt,
     PageSizeOpt,
-    RetriesOpt,
+    ScenarioOpt,
     SeedOpt,
+    StrategyOpt,
     ThrottleOpt,
-    WriteMode,
+    WorkersListOpt,
     WriteModeOpt,
-    _options,
-    app,
+    run_options,
+    worker_counts,
 )
 from bench.errors import HarnessError
+from bench.render import gate as gate_report
 from bench.results.files import atomic_write, prepare_out
-from bench.run.sweep import default_jobs, parse_list
+from bench.run.sweep import default_jobs
+from bench.scenario.model import load_scenario
 from bench.studies import gate as gating
-from strategies import available
+from strategies import resolve
 
 __all__ = ["gate_command", "recommend_command"]
-
-JobsOpt = Annotated[
-    int | None, typer.Option("--jobs", "-j", min=1, help="Runs in parallel processes (default: cores).")
-]
 
 
 def _points_table(document: dict[str, Any]) -> Table:
@@ -65,54 +69,62 @@ def _points_table(document: dict[str, Any]) -> Table:
 
 @app.command("recommend")
 def recommend_command(
-    scenario: Annotated[str, typer.Option("--scenario", "-s", help="A shipped scenario name or a TOML file.")],
-    strategy: Annotated[str, typer.Option("--strategy", help="Strategy name (see `syncbench strategies`).")],
-    fanout: Annotated[Fanout, typer.Option("--fanout", help="threads or async.")] = Fanout.threads,
-    workers: Annotated[str, typer.Option("--workers", "-w", help="Comma list of worker counts to try.")] = (
-        "1,2,4,8,12,16,24,32,48,64"
-    ),
+    scenario: ScenarioOpt,
+    strategy: StrategyOpt,
+    fanout: FanoutOpt = "threads",
+    workers: WorkersListOpt = "1,2,4,8,12,16,24,32,48,64",
     margin: Annotated[str, typer.Option("--margin", help="How far from the best time still counts, e.g. 5%.")] = "5%",
     max_throttled: Annotated[
         str, typer.Option("--max-throttled", help="Largest share of calls that may be throttled, e.g. 1%.")
     ] = "1%",
     seed: SeedOpt = None,
-    account_workers: AccountWorkersOpt = 1,
-    page_size: PageSizeOpt = None,
-    write_mode: WriteModeOpt = WriteMode.bulk,
-    chunk_size: ChunkOpt = 500,
-    throttle: ThrottleOpt = None,
-    max_retries: RetriesOpt = 5,
-    lookback: LookbackOpt = 0.0,
+    account_workers: AccountWorkersOpt = DEFAULTS.account_workers,
+    page_size: PageSizeOpt = DEFAULTS.page_size,
+    write_mode: WriteModeOpt = DEFAULTS.write_mode,
+    chunk_size: ChunkSizeOpt = DEFAULTS.chunk_size,
+    throttle: ThrottleOpt = DEFAULTS.throttle,
+    adaptive: AdaptiveOpt = DEFAULTS.adaptive,
+    max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
+    lookback: LookbackOpt = DEFAULTS.lookback_s,
     as_json: Annotated[bool, typer.Option("--json", help="Print the recommendation as JSON.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write recommend.json and recommend.png here.")] = None,
     force: ForceOpt = False,
     jobs: JobsOpt = None,
 ) -> None:
     """Recommend a worker default: the fewest workers within a margin of the best time, no misses, little throttling."""
-    from bench.studies import recommend as rec  # numpy and matplotlib: loaded by the commands that use them
+    from bench.studies import recommend as rec  # numpy: loaded by the commands that use it
 
-    if fanout is Fanout.sequential:
+    if fanout == "sequential":
         raise HarnessError("recommend compares worker counts: use --fanout threads or --fanout async")
-    if strategy not in available():
-        raise HarnessError(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
-    counts = parse_list(workers, "workers", int)
-    if any(n < 1 for n in counts):
-        raise HarnessError(f"--workers must be positive, not {workers!r}")
+    resolve([strategy])
+    counts = worker_counts(workers)
     share, cap = rec.parse_share(margin, "margin"), rec.parse_share(max_throttled, "max-throttled")
+    load_scenario(scenario, seed)  # a bad scenario is refused before --out is touched
     if out is not None:
         prepare_out(out, force=force)
-    opts = _options(1, account_workers, page_size, write_mode, chunk_size, throttle, max_retries, lookback)
-    rows, world = rec.measure_points(scenario, strategy, fanout.value, counts, opts, seed, jobs or default_jobs())
+    opts = run_options(
+        account_workers=account_workers,
+        page_size=page_size,
+        write_mode=write_mode,
+        chunk_size=chunk_size,
+        throttle=throttle,
+        adaptive=adaptive,
+        max_retries=max_retries,
+        lookback=lookback,
+    )
+    rows, world = rec.measure_points(scenario, strategy, fanout, counts, opts, seed, jobs or default_jobs())
     result = rec.recommend(
         rec.points_from_rows(rows),
         margin=share,
         max_throttled=cap,
         ceiling=rec.rate_limit_ceiling(world, account_workers),
     )
-    document = rec.recommendation_document(result, rec.settings_of(world, strategy, fanout.value, opts))
+    document = rec.recommendation_document(result, rec.settings_of(world, strategy, fanout, opts))
     if out is not None:
         atomic_write(out / "recommend.json", rec.document_text(document))
-        rec.plot_recommendation(document, out / "recommend.png")
+        from bench.render.recommend import plot_recommendation  # matplotlib: loaded only to draw
+
+        plot_recommendation(document, out / "recommend.png")
     if as_json:
         typer.echo(rec.document_text(document), nl=False)
     else:
@@ -136,7 +148,7 @@ def gate_command(
     jobs: JobsOpt = None,
 ) -> None:
     """Rerun the baseline's matrix; exit 1 on slower runs, more API calls, lower coverage or non-determinism."""
-    from bench.studies.recommend import parse_share
+    from bench.studies.recommend import parse_share  # numpy: loaded by the commands that use it
 
     limit = parse_share(threshold, "threshold")
     began = time.perf_counter()
@@ -173,7 +185,7 @@ def gate_command(
         return
     assert previous is not None
     verdicts = gating.compare(previous, runs_rows, limit)
-    report = gating.markdown(verdicts, limit, previous.floor_s, determinism)
+    report = gate_report.markdown(verdicts, limit, previous.floor_s, determinism)
     typer.echo(report)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -1,6 +1,6 @@
 """`syncbench faults`: every strategy under every fault; exit 1 if any cell breaks its class.
 
-Registered by one import at the end of bench/cli.py. Output: a rich table (or --json),
+Output: a rich table (or --json),
 and with --out, faults.json and faults.md written atomically. The documents hold only
 simulated figures, so they are byte-identical across reruns and job counts.
 """
@@ -10,120 +10,33 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 import bench
-from bench.cli.main import Fanout, FanoutOpt, ForceOpt, RetriesOpt, ScenarioOpt, SeedOpt, WorkersOpt, app
+from bench.cli.application import app
+from bench.cli.options import (
+    FanoutOpt,
+    ForceOpt,
+    JobsOpt,
+    MaxRetriesOpt,
+    ScenarioOpt,
+    SeedOpt,
+    StrategiesOpt,
+    WorkersOpt,
+    strategy_names,
+)
 from bench.errors import HarnessError
+from bench.render import faults as report
 from bench.results.files import atomic_write, json_text, prepare_out
-from bench.run.runner import RunSpec
 from bench.run.sweep import default_jobs, parse_list
 from bench.scenario.model import load_scenario, scenario_hash
 from bench.studies.faults import FaultCase, Matrix, cases_for, run_matrix
-from strategies import Options, available
 
-__all__ = ["document", "markdown", "table"]
-
-COLUMNS = (
-    "fault",
-    "class",
-    "strategy",
-    "status",
-    "coverage",
-    "missed",
-    "dup",
-    "retries",
-    "429s",
-    "+time s",
-    "bookmark",
-    "hits",
-    "verdict",
-)
-
-
-def _hits(injected: dict[str, int]) -> str:
-    return str(sum(injected.values()))
-
-
-def _cells(cell: dict[str, Any]) -> list[str]:
-    return [
-        cell["fault"],
-        cell["class"],
-        cell["strategy"],
-        cell["status"],
-        f"{cell['coverage']:.1%}",
-        str(len(cell["missed_beyond_reference"])),
-        str(cell["duplicates"]),
-        str(cell["retries"]),
-        str(cell["rate_limited"]),
-        f"{cell['extra_s']:+.1f}",
-        cell["bookmark"],
-        _hits(cell["injected"]),
-        "ok" if cell["verdict"] == "ok" else "VIOLATION",
-    ]
-
-
-def _reference_cells(ref: dict[str, Any]) -> list[str]:
-    label = "none" if ref["page_size"] is None else f"none (page size {ref['page_size']})"
-    return [
-        label,
-        "reference",
-        ref["strategy"],
-        ref["status"],
-        f"{ref['coverage']:.1%}",
-        f"{len(ref['missed'])} (ref)",
-        str(ref["duplicates"]),
-        str(ref["retries"]),
-        str(ref["rate_limited"]),
-        f"{ref['makespan_s']:.1f}",
-        ref["bookmark"],
-        "0",
-        "",
-    ]
-
-
-def _notes(matrix: Matrix) -> list[str]:
-    """One line per fault-free miss, failure reason and violation, in table order."""
-    notes = []
-    for ref in matrix.references:
-        where = "reference" if ref["page_size"] is None else f"reference (page size {ref['page_size']})"
-        if ref["missed"]:
-            causes = Counter(miss["reason"].split(":")[0] for miss in ref["missed"])
-            ids = ", ".join(str(miss["id"]) for miss in ref["missed"][:5]) + (", ..." if len(ref["missed"]) > 5 else "")
-            notes.append(
-                f"{where} / {ref['strategy']}: misses {len(ref['missed'])} conversation(s) without any "
-                f"fault ({', '.join(f'{c} x{n}' for c, n in sorted(causes.items()))}): {ids}"
-            )
-    for cell in matrix.cells:
-        where = f"{cell['fault']} / {cell['strategy']}"
-        if cell["error"]:
-            notes.append(f"{where}: failed, saying: {cell['error']}")
-        for violation in cell["violations"]:
-            notes.append(f"{where}: VIOLATION: {violation}")
-    return notes
-
-
-def table(matrix: Matrix) -> Table:
-    """The matrix as a rich table: references first, then one line per fault x strategy."""
-    scenario = matrix.scenario
-    title = (
-        f"fault matrix: {scenario.name}, {matrix.fanout} x{matrix.workers}, max retries {matrix.max_retries} "
-        "(missed: beyond the fault-free run; +time: simulated s over it; reference rows: makespan)"
-    )
-    out = Table(title=title)
-    for name in COLUMNS:
-        out.add_column(name, justify="left" if name in ("fault", "class", "strategy", "bookmark") else "right")
-    for ref in matrix.references:
-        out.add_row(*_reference_cells(ref), style="dim")
-    for cell in matrix.cells:
-        out.add_row(*_cells(cell), style=None if cell["verdict"] == "ok" else "bold red")
-    return out
+__all__ = ["document"]
 
 
 def document(matrix: Matrix) -> dict[str, Any]:
@@ -154,40 +67,6 @@ def _case(case: FaultCase) -> dict[str, Any]:
     }
 
 
-def markdown(matrix: Matrix) -> str:
-    """faults.md: the same table, the fault definitions and the notes."""
-
-    def row(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    scenario = matrix.scenario
-    lines = [
-        f"# Fault matrix: {scenario.name}",
-        "",
-        f"Fan-out {matrix.fanout} x{matrix.workers}, max retries {matrix.max_retries}, seed {scenario.seed}. "
-        "All times are simulated seconds. Transient faults must end ok with nothing lost against the fault-free "
-        "run and nothing written twice; permanent faults must fail loudly with the reason, never lose silently, "
-        "and never move the bookmark past what was missed.",
-        "",
-        f"**{matrix.violations} violation(s).**",
-        "",
-        row(list(COLUMNS)),
-        row(["---"] * len(COLUMNS)),
-        *(row(_reference_cells(ref)) for ref in matrix.references),
-        *(row(_cells(cell)) for cell in matrix.cells),
-        "",
-        "## Faults",
-        "",
-        *(f"- `{case.name}` ({case.kind}): {case.summary}" for case in matrix.cases),
-        "",
-        "## Notes",
-        "",
-        *(f"- {note}" for note in _notes(matrix) or ["none"]),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def _select(names: str, cases: list[FaultCase]) -> list[FaultCase]:
     if names.strip() == "all":
         return cases
@@ -202,40 +81,36 @@ def _select(names: str, cases: list[FaultCase]) -> list[FaultCase]:
 @app.command("faults")
 def faults_command(
     scenario: ScenarioOpt = "pms-1000",
-    strategies: Annotated[str, typer.Option("--strategies", help="Comma list of strategies, or all.")] = "all",
-    fanout: FanoutOpt = Fanout.threads,
+    strategies: StrategiesOpt = "all",
+    fanout: FanoutOpt = "threads",
     workers: WorkersOpt = 10,
     seed: SeedOpt = None,
-    max_retries: RetriesOpt = 5,
+    max_retries: MaxRetriesOpt = 5,
     only: Annotated[str, typer.Option("--faults", help="Comma list of faults, or all.")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print faults.json's document instead of the table.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write faults.json and faults.md here.")] = None,
     force: ForceOpt = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Cells run in parallel processes.")] = None,
+    jobs: JobsOpt = None,
 ) -> None:
     """Run every strategy under every fault: did it survive, lose anything, and say so?"""
     world = load_scenario(scenario, seed)
-    names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
-    for name in names:
-        if name not in available():
-            raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(available())})")
+    names = strategy_names(strategies)
     cases = _select(only, cases_for(world))
-    RunSpec(world, names[0], fanout.value, Options(workers=workers))  # refuses a bad worker count
     if out is not None:
         prepare_out(out, force=force)
     began = time.perf_counter()
     matrix = run_matrix(
-        world, names, cases, fanout=fanout.value, workers=workers, max_retries=max_retries, jobs=jobs or default_jobs()
+        world, names, cases, fanout=fanout, workers=workers, max_retries=max_retries, jobs=jobs or default_jobs()
     )
     if out is not None:
         atomic_write(out / "faults.json", json_text(document(matrix)))
-        atomic_write(out / "faults.md", markdown(matrix))
+        atomic_write(out / "faults.md", report.markdown(matrix))
     if as_json:
         typer.echo(json.dumps(document(matrix), indent=2))
     else:
         console = Console() if Console().is_terminal else Console(width=170)
-        console.print(table(matrix))
-        for note in _notes(matrix):
+        console.print(report.table(matrix))
+        for note in report.notes(matrix):
             console.print(note, markup=False, highlight=False)
         console.print(
             f"{len(matrix.cells)} cells, {matrix.violations} violation(s), "

@@ -1,6 +1,5 @@
-"""Commands that leave the virtual clock: `serve`, `fidelity`, and `run --base-url ... --clock real`.
+"""Commands that leave the virtual clock: `serve` and `fidelity` (`run --base-url` is bench.cli.sockets).
 
-Registered on `bench.cli.main.app` by importing this module at the end of bench/cli.py.
 Tokens come only from an environment variable named on the command line and are
 never printed, logged or written.
 """
@@ -18,29 +17,39 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.cli.main import ForceOpt, ScenarioOpt, SeedOpt, app, report_run
-from bench.errors import HarnessError
+from bench.cli.application import app
+from bench.cli.options import (
+    DEFAULTS,
+    AccountWorkersOpt,
+    AdaptiveOpt,
+    ChunkSizeOpt,
+    FanoutOpt,
+    ForceOpt,
+    LookbackOpt,
+    MaxRetriesOpt,
+    PageSizeOpt,
+    ProfileOpt,
+    ScenarioOpt,
+    SeedOpt,
+    StrategyOpt,
+    ThrottleOpt,
+    TimeScaleOpt,
+    TokenEnvOpt,
+    WorkersListOpt,
+    WriteModeOpt,
+    run_options,
+    worker_counts,
+)
 from bench.results.files import atomic_write, host_figures, json_text, prepare_out
-from bench.run.sweep import parse_list
-from bench.scenario.model import Scenario, load_scenario
-from strategies import ApiProfile, Options, UnknownStrategy, available
-from strategies.profile import load_profile
-
-__all__ = ["run_over_sockets"]
+from bench.scenario.model import load_scenario
+from bench.serve.server import run_server
+from bench.studies.fidelity import fidelity_document, run_fidelity
+from strategies import resolve
 
 
 class Epoch(StrEnum):
     startup = "startup"
     first_request = "first-request"
-
-
-ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="API profile TOML: paths, fields, paging, auth.")]
-TokenEnvOpt = Annotated[
-    str | None, typer.Option("--token-env", help="Name of the environment variable holding the API token.")
-]
-TimeScaleOpt = Annotated[
-    float, typer.Option("--time-scale", min=0.001, max=1000.0, help="Multiply every latency and limit window.")
-]
 
 
 # -- serve ---------------------------------------------------------------------------------
@@ -63,8 +72,6 @@ def serve_command(
     token_env: TokenEnvOpt = None,
 ) -> None:
     """Serve the simulated API over HTTP in wall time (one log line per request on stderr)."""
-    from bench.serve.server import run_server
-
     run_server(
         scenario,
         seed=seed,
@@ -75,85 +82,6 @@ def serve_command(
         epoch=epoch.value,
         profile=profile,
         token_env=token_env,
-    )  # type: ignore[arg-type]
-
-
-# -- run over sockets ---------------------------------------------------------------------------
-
-
-def _real_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="syncbench run over sockets (wall seconds)")
-    table.add_column("")
-    for r in rows:
-        table.add_column(f"{r['strategy']} / {r['fanout']} x{r['workers']} (sync {r['sync']})", justify="right")
-
-    def coverage(r: dict[str, Any]) -> str:
-        if r["coverage"] is None:
-            return "unknown"
-        return f"{r['coverage']:.1%} ({r['conversations_found']} of {r['conversations_expected']})"
-
-    figures = {
-        "status": lambda r: r["status"],
-        "makespan (s)": lambda r: f"{r['makespan_s']:.3f}",
-        "API calls": lambda r: str(r["api_calls"]),
-        "calls by endpoint": lambda r: ", ".join(f"{k} {v}" for k, v in r["calls_by_endpoint"].items()),
-        "throttled / retries": lambda r: f"{r['rate_limited']} / {r['retries']}",
-        "peak concurrency": lambda r: str(r["peak_concurrency"]),
-        "connections": lambda r: str(r["connections"]),
-        "coverage": coverage,
-    }
-    for label, figure in figures.items():
-        table.add_row(label, *(figure(r) for r in rows))
-    return table
-
-
-def run_over_sockets(
-    scenario: str | None,
-    seed: int | None,
-    strategy: str,
-    fanout: str,
-    options: Options,
-    *,
-    base_url: str | None,
-    clock: str,
-    profile: Path | None,
-    token_env: str | None,
-    as_json: bool,
-    out: Path | None,
-    trace: Path | None,
-) -> None:
-    """`syncbench run --base-url URL --clock real`: the strategy against a real HTTP API."""
-    from bench.run.real import check_base_url, run_real
-    from bench.run.runner import RunSpec
-    from bench.serve.server import read_token
-    from bench.world.dataset import generate
-
-    if base_url is None:
-        raise HarnessError("--clock real, --profile and --token-env need --base-url (the simulator runs in-process)")
-    if clock != "real":
-        raise HarnessError("--base-url runs over real sockets in wall time; pass --clock real")
-    if seed is not None and scenario is None:
-        raise HarnessError("--seed needs --scenario (the server's world)")
-    if strategy not in available():
-        raise UnknownStrategy(f"unknown strategy {strategy!r} (available: {', '.join(available())})")
-    token = read_token(token_env)
-    world = generate(load_scenario(scenario, seed)) if scenario is not None else None
-    scen = world.scenario if world is not None else Scenario(name="remote")
-    api_profile = ApiProfile(
-        pagination=scen.dialect.pagination,
-        page_size=scen.dialect.page_size,
-        since_format=scen.dialect.since_format,
-    )
-    if profile is not None:
-        api_profile = load_profile(profile, api_profile)
-    check_base_url(base_url)
-    began = time.perf_counter()
-    result = run_real(RunSpec(scen, strategy, fanout, options), base_url, world=world, profile=api_profile, token=token)
-    host = host_figures(time.perf_counter() - began)
-    worlds = [world.scenario] if world is not None else []
-    title = f"{strategy} / {fanout} x{options.workers} (real)"
-    report_run(
-        result, host, out=out, worlds=worlds, trace=trace, title=title, table=_real_table(result.rows), as_json=as_json
     )
 
 
@@ -229,32 +157,42 @@ def _alignment_notes(points: list[Any]) -> list[str]:
 @app.command("fidelity")
 def fidelity_command(
     scenario: ScenarioOpt = "pms-1000",
-    strategy: Annotated[str, typer.Option("--strategy", help="Strategy name, or a comma list.")] = "client-filter",
-    fanout: Annotated[str, typer.Option("--fanout", help="threads or async, or a comma list.")] = "threads",
-    workers: Annotated[str, typer.Option("--workers", "-w", help="Comma list of worker counts.")] = "1,5,10,20",
+    strategy: StrategyOpt = "client-filter",
+    fanout: FanoutOpt = "threads",
+    workers: WorkersListOpt = "1,5,10,20",
+    account_workers: AccountWorkersOpt = DEFAULTS.account_workers,
     seed: SeedOpt = None,
+    page_size: PageSizeOpt = DEFAULTS.page_size,
+    write_mode: WriteModeOpt = DEFAULTS.write_mode,
+    chunk_size: ChunkSizeOpt = DEFAULTS.chunk_size,
+    throttle: ThrottleOpt = DEFAULTS.throttle,
+    adaptive: AdaptiveOpt = DEFAULTS.adaptive,
+    max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
+    lookback: LookbackOpt = DEFAULTS.lookback_s,
     time_scale: TimeScaleOpt = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print fidelity.json's document.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write fidelity.json, .png, host.json here.")] = None,
     force: ForceOpt = False,
 ) -> None:
-    """Run each point in virtual time and over loopback in wall time; compare makespan, calls, throttling.
+    """Run each worker count in virtual time and over loopback in wall time; compare makespan, calls, throttling.
 
     Exit 1 when a point misses its target (makespan within 10%, or 20% where the rate
     limit binds; coverage and admitted calls equal).
     """
-    from bench.studies.fidelity import fidelity_document, plot, run_fidelity
+    from bench.render.fidelity import plot_fidelity  # matplotlib: loaded by the commands that draw
 
-    names = parse_list(strategy, "strategy")
-    unknown = [n for n in names if n not in available()]
-    if unknown:
-        raise UnknownStrategy(f"unknown strategy {unknown[0]!r} (available: {', '.join(available())})")
-    modes = parse_list(fanout, "fanout")
-    if any(m not in ("threads", "async", "sequential") for m in modes):
-        raise HarnessError("--fanout must be threads, async or sequential (or a comma list of them)")
-    counts = parse_list(workers, "workers", int)
-    if any(c < 1 for c in counts):
-        raise HarnessError("--workers must be positive worker counts")
+    resolve([strategy])
+    counts = worker_counts(workers)
+    opts = run_options(
+        account_workers=account_workers,
+        page_size=page_size,
+        write_mode=write_mode,
+        chunk_size=chunk_size,
+        throttle=throttle,
+        adaptive=adaptive,
+        max_retries=max_retries,
+        lookback=lookback,
+    )
     world = load_scenario(scenario, seed)
     if out is not None:
         prepare_out(out, force=force)
@@ -262,9 +200,10 @@ def fidelity_command(
     console = Console(stderr=True)
     points = run_fidelity(
         scenario,
-        names,
-        modes,
+        strategy,
+        fanout,
         counts,
+        opts,
         seed=seed,
         time_scale=time_scale,
         on_point=lambda p: console.print(
@@ -276,7 +215,7 @@ def fidelity_command(
     if out is not None:
         atomic_write(out / "fidelity.json", json_text(document))
         atomic_write(out / "host.json", json_text(host_figures(time.perf_counter() - began)))
-        plot(points, out / "fidelity.png", title=f"{world.name}: virtual (solid) vs real (dashed)")
+        plot_fidelity(points, out / "fidelity.png", title=f"{world.name}: virtual (solid) vs real (dashed)")
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:

@@ -9,21 +9,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.cli.main import Fanout, FanoutOpt, ForceOpt, ScenarioOpt, app
+from bench.cli.application import app
+from bench.cli.options import FanoutOpt, ForceOpt, JobsOpt, ScenarioOpt, StrategiesOpt, WorkersOpt, strategy_names
 from bench.errors import HarnessError
 from bench.results.files import prepare_out
 from bench.run.sweep import default_jobs, parse_list
 from bench.scenario.model import load_scenario
-from strategies import available
+from bench.studies.scale import growth, study
 
 
 @app.command("scale")
 def scale_command(
     scenario: ScenarioOpt = "large",
     sizes: Annotated[str, typer.Option("--sizes", help="Comma list of conversation counts.")] = "1000,10000,100000",
-    strategies: Annotated[str, typer.Option("--strategies", help="Comma list of strategies, or all.")] = "all",
-    fanout: FanoutOpt = Fanout.asyncio,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Fan-out width.")] = 20,
+    strategies: StrategiesOpt = "all",
+    fanout: FanoutOpt = "async",
+    workers: WorkersOpt = 20,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -31,7 +32,7 @@ def scale_command(
         ),
     ] = None,
     force: ForceOpt = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Points in parallel processes.")] = None,
+    jobs: JobsOpt = None,
 ) -> None:
     """Run each strategy at each data size, each in a fresh process, and say how each cost grows."""
     if out is None:
@@ -40,18 +41,15 @@ def scale_command(
     counts = parse_list(sizes, "sizes", int)
     if any(n < 10 for n in counts):
         raise HarnessError("--sizes must be at least 10 conversations each")
-    names = list(available()) if strategies.strip() == "all" else parse_list(strategies, "strategies")
-    for name in names:
-        if name not in available():
-            raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(available())})")
+    names = strategy_names(strategies)
     from bench.render.report import load_results, write_reports  # matplotlib: loaded by the commands that draw
-    from bench.studies.scale import growth, study, write_study
+    from bench.render.scale import write_study
 
     sweep_folder = (out / "results.json").is_file()
     document = load_results(out) if sweep_folder else None  # refuse a broken results.json before hours of runs
     prepare_out(out, force=force or sweep_folder)
-    points = study(world, counts, names, fanout.value, workers, jobs or default_jobs())
-    write_study(points, out, f"{world.name}, {fanout.value} x{workers}")
+    points = study(world, counts, names, fanout, workers, jobs or default_jobs())
+    write_study(points, out, f"{world.name}, {fanout} x{workers}")
     if document is not None:
         write_reports(document["results"], out, document["scenarios"], jobs=jobs or default_jobs())
     table = Table(title=f"scaling: {world.name}")

@@ -1,4 +1,4 @@
-"""One result row from a sync's trace, its store and the ground truth (DESIGN.md, Contracts)."""
+"""One result row from a sync's trace, its store and the ground truth (docs/design.md, Contracts)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 from collections import Counter
 from typing import Any, NamedTuple
 
+from bench.measure.bounds import rate_limit_bound
+from bench.measure.row import COVERAGE_FIELDS
 from bench.store import SqliteStore
 from bench.transport.trace import TraceEntry
 from bench.world.records import Message, World
@@ -32,23 +34,6 @@ def union_seconds(spans: list[tuple[float, float]]) -> float:
         total += b - max(a, end)
         end = b
     return total
-
-
-def rate_limit_bound(trace: list[TraceEntry], world: World) -> float:
-    """The least time the scenario's rate limits allow for the calls that were admitted, in the busiest quota."""
-    admitted = [e for e in trace if not e.throttled]
-    bound = 0.0
-    for rl in world.scenario.rate_limits:
-        if rl.algorithm == "none":
-            continue
-        per_quota = Counter(e.account if rl.scope == "account" else "all" for e in admitted)
-        busiest = max(per_quota.values(), default=0)
-        if rl.algorithm == "token-bucket":
-            need = max(0, busiest - (rl.burst or rl.limit)) * rl.window_s / rl.limit
-        else:
-            need = max(0, math.ceil(busiest / rl.limit) - 1) * rl.window_s
-        bound = max(bound, need)
-    return bound
 
 
 def diagnose(
@@ -165,8 +150,8 @@ def _events(m: Message, since_t: float | None) -> list[_Event]:
 
 def measure(
     *,
-    world: World,
-    truth: Truth,
+    world: World | None,
+    truth: Truth | None,
     trace: list[TraceEntry],
     store: SqliteStore,
     stats: DriverStats,
@@ -179,14 +164,10 @@ def measure(
     lookback_s: float = 0.0,
     error: str | None,
 ) -> dict[str, Any]:
-    """The measured fields of a result row for the sync that ran from `start_t` to `end_t`."""
+    """The measured fields of a result row for the sync that ran from `start_t` to `end_t`, in the
+    row contract's order (bench/measure/row.py). Without a world (a real API) there is no truth:
+    the coverage fields are null and the lower bound is the critical path alone."""
     makespan = end_t - start_t
-    stored_versions = store.message_versions()
-    held = truth.held(stored_versions)
-    stored_convs = store.conversation_ids()
-    found = [cid for cid, msgs in truth.conversations.items() if cid in stored_convs and msgs <= held]
-    missing = sorted(set(truth.conversations) - set(found))
-    fetched = {c for e in trace if e.endpoint == "messages" and e.status == 200 for c in e.conversations}
     phases: dict[str, list[tuple[float, float]]] = {}
     for e in trace:
         phases.setdefault(e.phase or "other", []).append((e.start, e.end))
@@ -194,8 +175,13 @@ def measure(
         phases["store"] = stats.store_spans
     calls = Counter(e.endpoint for e in trace)
     pages = Counter(e.endpoint for e in trace if e.endpoint in LISTING_ENDPOINTS and e.status == 200)
-    lower = max(stats.critical_path_s, rate_limit_bound(trace, world)) if status == "ok" else 0.0
-    messages_expected = truth.messages
+    bound = rate_limit_bound(trace, world.scenario) if world is not None else 0.0
+    lower = max(stats.critical_path_s, bound) if status == "ok" else 0.0
+    coverage = (
+        _coverage(world, truth, trace, store, since_t, lookback_s)
+        if world is not None and truth is not None
+        else dict.fromkeys(COVERAGE_FIELDS) | {"missed": []}
+    )
     return {
         "status": status,
         "error": error,
@@ -208,6 +194,28 @@ def measure(
         "retries": stats.retries,
         "peak_concurrency": peak_concurrency,
         "connections": connections,
+        **coverage,
+        "lower_bound_s": r6(lower),
+        "efficiency": r6(lower / makespan) if makespan > 0 and lower > 0 else 0.0,
+    }
+
+
+def _coverage(
+    world: World,
+    truth: Truth,
+    trace: list[TraceEntry],
+    store: SqliteStore,
+    since_t: float | None,
+    lookback_s: float,
+) -> dict[str, Any]:
+    """The coverage fields: what the store holds against the truth, each missed conversation with its reason."""
+    stored_versions = store.message_versions()
+    held = truth.held(stored_versions)
+    stored_convs = store.conversation_ids()
+    found = [cid for cid, msgs in truth.conversations.items() if cid in stored_convs and msgs <= held]
+    missing = sorted(set(truth.conversations) - set(found))
+    fetched = {c for e in trace if e.endpoint == "messages" and e.status == 200 for c in e.conversations}
+    return {
         "conversations_expected": len(truth.conversations),
         "conversations_found": len(found),
         "conversations_missed": len(missing),
@@ -230,9 +238,7 @@ def measure(
         "overfetched": len(fetched & truth.quiet),
         "ahead": len(fetched - truth.quiet - set(truth.conversations)),
         "duplicates": store.duplicates,
-        "messages_expected": messages_expected,
+        "messages_expected": truth.messages,
         "messages_stored": sum(len(msgs & held) for msgs in truth.conversations.values()),
         "coverage": r6(len(found) / len(truth.conversations)) if truth.conversations else 1.0,
-        "lower_bound_s": r6(lower),
-        "efficiency": r6(lower / makespan) if makespan > 0 and lower > 0 else 0.0,
     }

@@ -12,30 +12,30 @@ many times faster, which a replay of thousands of requests needs.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
 from bench.errors import HarnessError
+from bench.results.documents import Document, load_document
+from bench.secrets import secret_params
 from strategies import ApiProfile
 
 __all__ = [
     "FORMAT",
-    "SECRET_PARAMS",
     "Interaction",
     "Recording",
     "display_url",
     "load_cassette",
-    "profile_from",
     "profile_to",
     "request_key",
     "result_records",
 ]
 
 FORMAT = 1
-#: query parameters that carry credentials: dropped from every recorded URL and link
-SECRET_PARAMS = ("access_token", "token", "key")
 #: response headers that describe the recorded bytes on the wire, not the content
 _WIRE_HEADERS = {"content-length", "content-encoding", "transfer-encoding"}
 
@@ -57,19 +57,6 @@ def display_url(path: str, query: Any) -> str:
 
 def profile_to(profile: ApiProfile) -> dict[str, Any]:
     return asdict(profile)
-
-
-def profile_from(raw: Any, where: str) -> ApiProfile:
-    """The recorded profile; keys this version does not know are an error, not silently dropped."""
-    if raw is None:
-        return ApiProfile()
-    known = {f.name for f in fields(ApiProfile)}
-    if not isinstance(raw, dict) or not set(raw) <= known:
-        raise CassetteError(f"{where}: metadata.syncbench.profile is not an API profile")
-    try:
-        return ApiProfile(**raw)
-    except TypeError as error:
-        raise CassetteError(f"{where}: metadata.syncbench.profile: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,37 +95,62 @@ class Recording:
         return self.path.stem or "recording"
 
 
+class CassetteMeta(Document):
+    """`metadata.syncbench`: how the session was recorded (written by `syncbench record`)."""
+
+    format: int
+    strategy: str
+    fanout: str
+    workers: int
+    account_workers: int
+    options: dict[str, Any]
+    profile: ApiProfile | None = None  # None: the simulator's own dialect
+    base_path: str = ""
+    recorded: dict[str, Any]  # figures of the recorded sync, to compare a replay with
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        if value != FORMAT:
+            raise ValueError(f"want {FORMAT} (the cassette format this syncbench reads), not {value}")
+        return value
+
+
+class _Metadata(Document):
+    model_config = ConfigDict(extra="allow")  # other tools may keep their own metadata beside syncbench's
+
+    syncbench: CassetteMeta
+
+
+class _Cassette(Document):
+    """A vcrpy JSON cassette with syncbench's metadata; each interaction is read by `_interaction`."""
+
+    model_config = ConfigDict(extra="allow")  # vcrpy's own fields (`version`)
+
+    interactions: list[Any] = Field(min_length=1)
+    metadata: _Metadata
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_by_syncbench(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "interactions" in data and "metadata" not in data:
+            raise ValueError("no metadata.syncbench: record the cassette with `syncbench record`")
+        return data
+
+
 def load_cassette(path: Path) -> Recording:
-    """Read and check a cassette; every problem is one line naming the file (and the interaction)."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CassetteError(f"{path}: no such cassette") from None
-    except IsADirectoryError:
-        raise CassetteError(f"{path}: is a folder, not a cassette") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CassetteError(f"{path}: cannot read: {error}") from None
-    except json.JSONDecodeError as error:
-        raise CassetteError(f"{path}: not a JSON cassette ({error})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("interactions"), list):
-        raise CassetteError(f"{path}: not a cassette (no `interactions` list)")
-    if not raw["interactions"]:
-        raise CassetteError(f"{path}: the cassette holds no interactions")
-    meta = raw.get("metadata", {}).get("syncbench") if isinstance(raw.get("metadata"), dict) else None
-    if not isinstance(meta, dict):
-        raise CassetteError(f"{path}: no metadata.syncbench (record it with `syncbench record`)")
-    if meta.get("format") != FORMAT:
-        raise CassetteError(f"{path}: cassette format {meta.get('format')!r}, this syncbench reads {FORMAT}")
-    profile = profile_from(meta.get("profile"), str(path))
-    prefix = str(meta.get("base_path", "")).rstrip("/")
-    secret = {*SECRET_PARAMS, profile.auth_param}
-    interactions = [
-        _interaction(item, prefix, secret, f"{path}: interaction {i}") for i, item in enumerate(raw["interactions"])
-    ]
-    return Recording(path, interactions, profile, meta)
+    """Read and check a cassette; every problem is one line naming the file and the field."""
+    cassette = load_document(path, _Cassette, what="cassette")
+    meta = cassette.metadata.syncbench
+    profile = meta.profile or ApiProfile()
+    prefix = meta.base_path.rstrip("/")
+    secret = secret_params(profile.auth_param)
+    where = f"{path}: not a valid cassette: interactions"
+    interactions = [_interaction(item, prefix, secret, f"{where}.{i}") for i, item in enumerate(cassette.interactions)]
+    return Recording(path, interactions, profile, meta.model_dump())
 
 
-def _interaction(item: Any, prefix: str, secret: set[str], where: str) -> Interaction:
+def _interaction(item: Any, prefix: str, secret: tuple[str, ...], where: str) -> Interaction:
     try:
         request, response = item["request"], item["response"]
         url = urlsplit(request["uri"])
@@ -157,7 +169,7 @@ def _interaction(item: Any, prefix: str, secret: set[str], where: str) -> Intera
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CassetteError(f"{where}: malformed ({type(error).__name__}: {error})") from None
     if not latency >= 0:
-        raise CassetteError(f"{where}: latency_s must be a non-negative number")
+        raise CassetteError(f"{where}.response.syncbench.latency_s: must be a non-negative number")
     path = url.path
     if prefix and path.startswith(prefix):
         path = path[len(prefix) :] or "/"
@@ -178,4 +190,4 @@ def result_records(interaction: Interaction, profile: ApiProfile) -> list[dict[s
     if not isinstance(records, list):
         return None
     ours = {theirs: mine for mine, theirs in profile.fields.items()}
-    return [{ours.get(k, k): v for k, v in r.items()} for r in records if isinstance(r, dict)]
+    return [{(ours[k] if k in ours else k): v for k, v in r.items()} for r in records if isinstance(r, dict)]

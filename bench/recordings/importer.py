@@ -6,7 +6,7 @@ conversation's newest message as `updatedOn`, as the API bumps it. `start` is th
 whole second after the newest record, so everything recorded was visible before the
 first sync. The rate limit cannot be seen in a recording: the file says `none`, to be
 set to the API's documented limit. The same scenario, kept in memory with a first
-sync, is the ground truth of a replay (bench/replay.py).
+sync, is the ground truth of a replay (bench/recordings/replay.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bench.scenario.model import Scenario
 __all__ = ["literal_from", "scenario_document", "scenario_from", "to_toml"]
 
 
-class _Inline(dict):  # type: ignore[type-arg]
+class _Inline(dict[str, object]):
     """A table written inline (`{ base_s = 0.2, per_item_s = 0.003 }`)."""
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +25,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from bench.errors import HarnessError
-from bench.recordings.cassette import FORMAT, SECRET_PARAMS, profile_to
+from bench.recordings.cassette import FORMAT, profile_to
 from bench.results.files import atomic_write
 from bench.run.runner import RunResult, RunSpec
-from bench.secrets import REQUEST_HEADERS, Scrubber
+from bench.secrets import REQUEST_HEADERS, Scrubber, check_token, secret_params
 from strategies import ApiProfile
 
-__all__ = ["check_token", "record_session", "require_vcrpy"]
+__all__ = ["record_session", "require_vcrpy"]
 
-#: a shorter token could be any short string of the data, and scrubbing it would mangle the records
-MIN_TOKEN = 6
 #: figures of the recorded sync kept in the cassette, for comparing a replay with the original
 _FIGURES = ("status", "makespan_s", "api_calls", "calls_by_endpoint", "rate_limited", "retries", "peak_concurrency")
 
@@ -136,7 +134,7 @@ class _Held:
 
 
 @contextlib.contextmanager
-def _recording(scrubber: Scrubber, params: list[str], held: _Held) -> Iterator[None]:
+def _recording(scrubber: Scrubber, params: Sequence[str], held: _Held) -> Iterator[None]:
     import vcr
 
     recorder = vcr.VCR(
@@ -169,11 +167,6 @@ def require_vcrpy() -> None:
         raise HarnessError("`syncbench record` needs vcrpy: pip install vcrpy (or syncbench[test])") from None
 
 
-def check_token(token: str | None) -> None:
-    if token is not None and len(token) < MIN_TOKEN:
-        raise HarnessError(f"the token is shorter than {MIN_TOKEN} characters: scrubbing it would mangle the data")
-
-
 def record_session(
     spec: RunSpec, base_url: str, *, profile: ApiProfile, token: str | None, out: Path
 ) -> tuple[RunResult, int]:
@@ -185,7 +178,7 @@ def record_session(
 
     from bench.run.real import run_real
 
-    params = sorted({*SECRET_PARAMS, profile.auth_param})
+    params = secret_params(profile.auth_param)
     scrubber = Scrubber(token, params)
     held = _Held()
     with _recording(scrubber, params, held):

@@ -21,15 +21,16 @@ from bench.api.base import SimRequest, SimResponse
 from bench.clock import VirtualClock
 from bench.errors import HarnessError
 from bench.recordings.cassette import (
-    SECRET_PARAMS,
     Interaction,
     Recording,
     display_url,
     request_key,
     result_records,
 )
-from bench.run.runner import RunResult, RunSpec, sync_once
+from bench.run.runner import RunResult, RunSpec
+from bench.run.session import Session, SimLink
 from bench.scenario.model import Scenario
+from bench.secrets import secret_params
 from bench.store import SqliteStore
 from strategies import ApiProfile, Options, get_strategy
 from strategies.retry import is_throttled
@@ -50,7 +51,7 @@ class ReplayAPI:
         self.recording = recording
         self.scenario = scenario
         self.profile: ApiProfile = recording.profile
-        self._secret = {*SECRET_PARAMS, self.profile.auth_param}
+        self._secret = secret_params(self.profile.auth_param)
         connect_s = scenario.latency.connect_s
         self._queues: dict[str, deque[SimResponse]] = {}
         for it in recording.interactions:
@@ -109,20 +110,13 @@ def replay(recording: Recording, strategy: str, fanout: str, options: Options) -
     world = build_world(scenario)
     api = ReplayAPI(recording, scenario)
     store = SqliteStore(cost=scenario.store, write_mode=options.write_mode, chunk_size=options.chunk_size)
+    clock = VirtualClock()
+    profile = replace(recording.profile, page_size=scenario.dialect.page_size)  # as recorded
+    session = Session(
+        world, scenario=scenario, clock=clock, store=store, profile=profile, lookback_s=options.lookback_s
+    )
     try:
-        done = sync_once(
-            world=world,
-            api=api,  # type: ignore[arg-type]  (the simulated API's interface)
-            clock=VirtualClock(),
-            store=store,
-            strategy=get_strategy(strategy),
-            fanout=fanout,
-            options=options,
-            profile=replace(recording.profile, page_size=scenario.dialect.page_size),  # as recorded
-            index=0,
-            since_t=None,
-            carried=frozenset(),
-        )
+        done = session.sync(get_strategy(strategy), fanout, options, SimLink(api, clock), last=True)
     finally:
         store.close()
     row: dict[str, Any] = spec.key(0) | done.row | {"note": NOTE}

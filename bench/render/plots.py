@@ -1,33 +1,24 @@
-"""PNG plots of result rows and request traces: deterministic bytes, written atomically.
+"""PNG plots of result rows and request traces, for the sweep report.
 
-Each function takes rows (or a trace) and a path and writes one PNG. Figures are built with
-matplotlib's object API on the Agg backend (no pyplot state, safe in any process), in the
-default style whatever the user's matplotlibrc says, at a fixed size and dpi, and saved
-without the Software/date metadata, so the same input gives the same bytes.
+Each function takes rows (or a trace) and a path and writes one PNG through bench.render.figure,
+so the same input gives the same bytes.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, LogFormatter, NullLocator
 
-matplotlib.use("Agg")
-
-from matplotlib import style  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FixedLocator, LogFormatter, NullLocator  # noqa: E402
-
-from bench.analysis.compare import group_key, group_rows, options_label, settings_label, sort_rows, speedup  # noqa: E402
+from bench.analysis.compare import group_key, group_rows, options_label, settings_label, sort_rows, speedup
+from bench.render import figure
 
 __all__ = [
     "calls_per_strategy",
@@ -39,8 +30,6 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-PANEL_SIZE = (8.0, 5.0)  # inches per scenario panel
-DPI = 100
 PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -53,7 +42,7 @@ PALETTE = [
     "#17becf",
     "#d62728",
 ]
-FANOUT_STYLE = {
+FANOUT_STYLE: dict[str, dict[str, Any]] = {
     "sequential": {"linestyle": "none", "marker": "s", "markersize": 8},
     "threads": {"linestyle": "-", "marker": "o"},
     "async": {"linestyle": "--", "marker": "^"},
@@ -61,33 +50,6 @@ FANOUT_STYLE = {
 THROTTLED = "#d62728"
 #: y axes switch to a log scale when the largest value is this many times the smallest
 LOG_SPREAD = 20.0
-
-
-# --- saving ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _figure(panels: int = 1, size: tuple[float, float] = PANEL_SIZE) -> Iterator[tuple[Figure, list[Axes]]]:
-    """A figure with one panel per scenario, in matplotlib's default style (ignoring any matplotlibrc)."""
-    with style.context("default"):
-        fig = Figure(figsize=(size[0] * max(panels, 1), size[1]), dpi=DPI, layout="constrained")
-        axes = fig.subplots(1, max(panels, 1), squeeze=False)[0]
-        yield fig, list(axes)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """Write the PNG through a temp file in the same folder, so readers never see half an image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _empty(ax: Axes, what: str) -> None:
@@ -172,7 +134,7 @@ def _line_plot(
     """One panel per scenario, one line per strategy + fan-out, values against workers."""
     colors = _colors(rows)
     panels = _scenarios(rows)
-    with _figure(len(panels)) as (fig, axes):
+    with figure.panels(len(panels)) as (fig, axes):
         for ax, (scenario, srows) in zip(axes, panels, strict=True):
             lines = _lines(srows, lambda r, s=srows: value(r, s))  # type: ignore[misc]
             if not lines:
@@ -195,7 +157,7 @@ def _line_plot(
             ax.grid(True, alpha=0.3)
             if lines:
                 ax.legend(fontsize="small")
-        return _save(fig, path)
+        return figure.save(fig, path)
 
 
 # --- plots of rows -----------------------------------------------------------------------------
@@ -247,7 +209,7 @@ def _bar_axis(ax: Axes, rows: Sequence[Row]) -> None:
 def _bar_size(rows: Sequence[Row]) -> tuple[float, float]:
     """Panels widen with the number of bars so labels do not collide."""
     per_scenario = max((len(s) for _, s in _scenarios(rows)), default=1)
-    return max(PANEL_SIZE[0], 0.7 * per_scenario + 2.0), PANEL_SIZE[1] + 1.5
+    return max(figure.PANEL_SIZE[0], 0.7 * per_scenario + 2.0), figure.PANEL_SIZE[1] + 1.5
 
 
 def _stacked(ax: Axes, rows: Sequence[Row], field: str, colors: dict[str, str]) -> float:
@@ -302,7 +264,7 @@ def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
     rows, seeds = _over_seeds(rows)
     panels = _scenarios(rows)
     colors = _key_colors(rows, "calls_by_endpoint")
-    with _figure(len(panels), _bar_size(rows)) as (fig, axes):
+    with figure.panels(len(panels), _bar_size(rows)) as (fig, axes):
         for ax, (scenario, srows) in zip(axes, panels, strict=True):
             ordered = sort_rows(srows)
             if not ordered:
@@ -327,7 +289,7 @@ def calls_per_strategy(rows: Sequence[Row], path: Path) -> Path:
             ax.set_title(f"API calls per run, by endpoint{_mean_of(seeds)}\n{scenario}")
             if ordered:
                 ax.legend(title="endpoint", fontsize="small")
-        return _save(fig, path)
+        return figure.save(fig, path)
 
 
 def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
@@ -336,7 +298,7 @@ def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
     rows, seeds = _over_seeds(rows)
     panels = _scenarios(rows)
     colors = _key_colors(rows, "phase_seconds")
-    with _figure(len(panels), _bar_size(rows)) as (fig, axes):
+    with figure.panels(len(panels), _bar_size(rows)) as (fig, axes):
         for ax, (scenario, srows) in zip(axes, panels, strict=True):
             ordered = sort_rows(srows)
             if not ordered:
@@ -359,7 +321,7 @@ def time_by_phase(rows: Sequence[Row], path: Path) -> Path:
             )
             if ordered:
                 ax.legend(title="phase", fontsize="small")
-        return _save(fig, path)
+        return figure.save(fig, path)
 
 
 # --- the request timeline ----------------------------------------------------------------------
@@ -407,8 +369,7 @@ def timeline(trace: Sequence[Any], path: Path, title: str | None = None) -> Path
     phases = sorted({_field(e, "phase") or "other" for e in trace})
     colors = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(phases)}
     height = max(4.0, 0.28 * len(lanes) + 2.5)
-    with style.context("default"):
-        fig = Figure(figsize=(12.0, height + 2.0), dpi=DPI, layout="constrained")
+    with figure.canvas(12.0, height + 2.0) as fig:
         lane_ax, flight_ax = fig.subplots(2, 1, sharex=True, height_ratios=[height, 2.0])
         _draw_lanes(lane_ax, trace, lanes, colors)
         times, counts = _in_flight(trace)
@@ -417,13 +378,13 @@ def timeline(trace: Sequence[Any], path: Path, title: str | None = None) -> Path
         flight_ax.set_xlabel("simulated time since the sync started (seconds)")
         flight_ax.grid(True, alpha=0.3)
         lane_ax.set_title(title or _timeline_title(trace, lanes))
-        handles = [Patch(facecolor=colors[p], label=f"phase: {p}") for p in phases]
+        handles: list[Artist] = [Patch(facecolor=colors[p], label=f"phase: {p}") for p in phases]
         handles.append(Patch(facecolor=THROTTLED, hatch="xxx", edgecolor="black", label="throttled (429)"))
         handles.append(Line2D([], [], marker="v", linestyle="none", color="black", label="retry (attempt > 1)"))
         lane_ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         if not trace:
             _empty(lane_ax, "requests")
-        return _save(fig, path)
+        return figure.save(fig, path)
 
 
 def _draw_lanes(ax: Axes, trace: Sequence[Any], lanes: list[str], colors: dict[str, str]) -> None:
@@ -459,27 +420,3 @@ def _draw_lanes(ax: Axes, trace: Sequence[Any], lanes: list[str], colors: dict[s
     ax.set_ylim(len(lanes) - 0.4, -0.8)
     ax.set_ylabel("worker")
     ax.grid(True, axis="x", alpha=0.3)
-
-
-def scaling(points: Sequence[Any], path: Path) -> Path:
-    """Host time, peak memory and simulated makespan against conversations, one line per strategy (log-log)."""
-    strategies = sorted({p.strategy for p in points})
-    with _figure(3, (5.2, 4.6)) as (fig, axes):
-        panels = (
-            ("host_seconds", "host time (s)"),
-            ("peak_mib", "peak memory (MiB)"),
-            ("makespan_s", "simulated makespan (s)"),
-        )
-        for ax, (field, label) in zip(axes, panels, strict=True):
-            for strategy in strategies:
-                mine = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.size)
-                ax.plot([p.size for p in mine], [getattr(p, field) for p in mine], marker="o", label=strategy)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("conversations")
-            ax.set_ylabel(label)
-            ax.set_title(label.split(" (")[0])
-            ax.grid(True, which="both", alpha=0.3)
-        axes[0].legend(fontsize=8)
-        fig.suptitle("Cost as the data grows")
-        return _save(fig, path)

@@ -8,42 +8,24 @@ reads a results.json back, so reports can be rebuilt from a finished run's folde
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.analysis import compare
-from bench.errors import HarnessError
 from bench.render import plots
+from bench.render.document import Block, Bullets, Heading, Image, Para, Table, render_html, render_markdown
+from bench.render.scale import study_blocks
+from bench.results.documents import ResultsDocument, load_document
 from bench.results.files import atomic_write
-from bench.run.pool import process_pool
+from bench.run.pool import run_all
+from bench.studies.scale import load_study
 
-__all__ = ["KEY_FIELDS", "REPORT_FIELDS", "load_results", "write_reports"]
+__all__ = ["load_results", "write_reports"]
 
 Row = dict[str, Any]
-KEY_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync", "options")
-#: the measured fields a report reads; a row without them cannot be reported
-REPORT_FIELDS = (
-    "status",
-    "makespan_s",
-    "phase_seconds",
-    "api_calls",
-    "calls_by_endpoint",
-    "rate_limited",
-    "conversations_expected",
-    "conversations_found",
-    "missed",
-    "overfetched",
-    "coverage",
-    "lower_bound_s",
-    "efficiency",
-)
 PLOTS: tuple[tuple[str, str, Callable[[Sequence[Row], Path], Path]], ...] = (
     ("time_vs_workers", "Sync time vs workers", plots.time_vs_workers),
     ("speedup_vs_workers", "Speedup over sequential vs workers", plots.speedup_vs_workers),
@@ -51,119 +33,6 @@ PLOTS: tuple[tuple[str, str, Callable[[Sequence[Row], Path], Path]], ...] = (
     ("calls_per_strategy", "API calls per run, by endpoint", plots.calls_per_strategy),
     ("time_by_phase", "Time by phase", plots.time_by_phase),
 )
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0 1.5em; }
-code { background: #f3f3f3; padding: 0 0.2em; }
-li { margin: 0.3em 0; }
-"""
-
-
-# --- a tiny document model, rendered twice ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[tuple[str, str], ...]  # (bold lead, text)
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[bool, ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    alt: str
-    file: str
-
-
-Block = Heading | Para | Bullets | Table | Image
-
-
-def _md_cell(text: str) -> str:
-    """A Markdown table cell: pipes escaped, no line breaks."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(table: Table) -> str:
-    """A GitHub-style Markdown table, numbers right-aligned (no tabulate needed)."""
-    head = "| " + " | ".join(_md_cell(h) for h in table.headers) + " |"
-    rule = "|" + "|".join("---:" if n else "---" for n in table.numeric) + "|"
-    body = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-    return "\n".join([head, rule, *body])
-
-
-def _md_block(block: Block) -> str:
-    """One block as Markdown."""
-    if isinstance(block, Heading):
-        return f"{'#' * block.level} {block.text}"
-    if isinstance(block, Para):
-        return block.text
-    if isinstance(block, Bullets):
-        return "\n".join(f"- **{lead}** {text}" if lead else f"- {text}" for lead, text in block.items)
-    if isinstance(block, Table):
-        return markdown_table(block)
-    return f"![{block.alt}]({block.file})"
-
-
-def render_markdown(blocks: Sequence[Block]) -> str:
-    """The whole report as Markdown."""
-    return "\n\n".join(_md_block(b) for b in blocks) + "\n"
-
-
-def _html_block(block: Block, images: Mapping[str, bytes]) -> str:
-    """One block as HTML; images become data URIs so the page needs nothing else."""
-    esc = html.escape
-    if isinstance(block, Heading):
-        return f"<h{block.level}>{esc(block.text)}</h{block.level}>"
-    if isinstance(block, Para):
-        return f"<p>{esc(block.text)}</p>"
-    if isinstance(block, Bullets):
-        items = "".join(
-            f"<li>{f'<strong>{esc(lead)}</strong> ' if lead else ''}{esc(text)}</li>" for lead, text in block.items
-        )
-        return f"<ul>{items}</ul>"
-    if isinstance(block, Table):
-        head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
-        body = "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="num">{esc(c)}</td>' if n else f"<td>{esc(c)}</td>"
-                for c, n in zip(row, block.numeric, strict=True)
-            )
-            + "</tr>"
-            for row in block.rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    data = base64.b64encode(images[block.file]).decode("ascii")
-    return f'<figure><img alt="{esc(block.alt)}" src="data:image/png;base64,{data}"></figure>'
-
-
-def render_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) -> str:
-    """The whole report as one HTML page with inline CSS and embedded images: no external resources."""
-    body = "\n".join(_html_block(b, images) for b in blocks)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
 
 
 # --- formatting of figures ---------------------------------------------------------------------
@@ -335,13 +204,7 @@ def _timeline_blocks(
 def _draw(drawings: list[partial[Path]], jobs: int) -> list[Path]:
     """Draw the PNGs, in `jobs` processes when there are several: matplotlib draws on one core, and
     drawing is most of a sweep report's time."""
-    if jobs <= 1 or len(drawings) <= 1:
-        return [draw() for draw in drawings]
-    pool = process_pool(min(jobs, len(drawings)))
-    try:
-        return [future.result() for future in [pool.submit(draw) for draw in drawings]]
-    finally:  # on Ctrl-C or a failed drawing, the drawings not yet started are dropped
-        pool.shutdown(wait=True, cancel_futures=True)
+    return run_all(drawings, jobs=jobs)
 
 
 def _write_documents(blocks: list[Block], out: Path, paths: Sequence[Path]) -> list[Path]:
@@ -398,8 +261,6 @@ def write_reports(
 def _scaling_blocks(out: Path) -> list[Block]:
     """The scaling study (`syncbench scale --out` into the same folder), when the folder holds one.
     Its host figures come from scaling.json, not from the rows."""
-    from bench.studies.scale import load_study, study_blocks
-
     study = load_study(out)
     if study is None or not (out / "scaling.png").exists():
         return []
@@ -410,52 +271,10 @@ def _scaling_blocks(out: Path) -> list[Block]:
 # --- reading results back ---------------------------------------------------------------------
 
 
-def _row_problem(index: int, row: Any) -> str | None:
-    """What is wrong with one row, in a phrase, or None."""
-    if not isinstance(row, dict):
-        return f"row {index} is not an object"
-    lacking = [k for k in (*KEY_FIELDS, *REPORT_FIELDS) if k not in row]
-    if lacking:
-        return f"row {index} lacks {', '.join(lacking)}"
-    if not isinstance(row["missed"], list) or any(
-        not isinstance(m, dict) or "id" not in m or "reason" not in m for m in row["missed"]
-    ):
-        return f"row {index} has a malformed 'missed' list (want [{{id, reason}}])"
-    return None
-
-
-def _document_problem(doc: Any) -> str | None:
-    """What is wrong with a results document, in a phrase, or None."""
-    if not isinstance(doc, dict):
-        return "not a syncbench results document (want a JSON object)"
-    lacking = [k for k in ("syncbench", "scenarios", "results") if k not in doc]
-    if lacking:
-        return f"not a syncbench results document (lacks {', '.join(repr(k) for k in lacking)})"
-    if not isinstance(doc["scenarios"], dict):
-        return "'scenarios' is not an object of name: hash"
-    if not isinstance(doc["results"], list):
-        return "'results' is not a list of rows"
-    return next((p for i, row in enumerate(doc["results"]) if (p := _row_problem(i, row))), None)
-
-
 def load_results(path: Path) -> dict[str, Any]:
     """Read a results.json (or a folder holding one) for `syncbench report`; HarnessError in one line if unusable."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: no such file (want a results.json written by syncbench)") from None
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not JSON (not UTF-8 text)") from None
-    except OSError as error:
-        raise HarnessError(f"{path}: cannot read: {error.strerror or error}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise HarnessError(f"{path}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
-    problem = _document_problem(doc)
-    if problem:
-        raise HarnessError(f"{path}: {problem}")
-    return doc
+    missing = "want a results.json written by `syncbench run --out` or `syncbench sweep`"
+    return dict(load_document(path, ResultsDocument, what="results document", missing=missing))

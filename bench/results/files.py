@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import bench
 from bench.errors import HarnessError
+from bench.scenario.model import Scenario, scenario_hash
 
-__all__ = ["atomic_write", "csv_text", "host_figures", "json_text", "prepare_out", "trace_csv"]
+__all__ = ["atomic_write", "csv_text", "host_figures", "json_text", "prepare_out", "results_document", "trace_csv"]
 
-KEY_COLUMNS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync")
 MAP_PREFIXES = {
     "calls_by_endpoint": "calls",
     "phase_seconds": "phase",
@@ -123,3 +124,12 @@ def trace_csv(trace: list[Any]) -> str:
     for e in trace:
         writer.writerow([round(e.start, 6), round(e.end, 6), *(getattr(e, f) for f in fields[2:])])
     return out.getvalue()
+
+
+def results_document(rows: list[dict[str, Any]], scenarios: list[Scenario]) -> dict[str, Any]:
+    """The `results.json` document: deterministic, with no host figures."""
+    return {
+        "syncbench": bench.__version__,
+        "scenarios": {s.name: scenario_hash(s) for s in sorted(scenarios, key=lambda s: s.name)},
+        "results": rows,
+    }

@@ -8,22 +8,25 @@ times the sweep was interrupted and resumed.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import field_validator
 
 import bench
 from bench.errors import HarnessError
+from bench.measure.row import Row
+from bench.results.documents import Checked, Document, load_document
 from bench.results.files import atomic_write, json_text
-from bench.run.pool import process_pool
+from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
 from bench.scenario.model import Scenario, load_scenario, scenario_hash
 from bench.transport.trace import TraceEntry
-from strategies import FANOUTS, Options, available
+from strategies import FANOUTS, Options, resolve
 
 __all__ = ["SweepPlan", "execute", "finished_runs", "load_manifest", "parse_list"]
 
@@ -57,10 +60,7 @@ class SweepPlan:
     options: Options = field(default_factory=Options)
 
     def __post_init__(self) -> None:
-        known = available()
-        for name in self.strategies:
-            if name not in known:
-                raise HarnessError(f"unknown strategy {name!r} (available: {', '.join(known)})")
+        resolve(self.strategies)
         for fanout in self.fanouts:
             if fanout not in FANOUTS:
                 raise HarnessError(f"unknown fan-out {fanout!r} (choose from {', '.join(FANOUTS)})")
@@ -91,27 +91,48 @@ class SweepPlan:
             "options": asdict(self.options),
         }
 
+
+class Manifest(Document):
+    """manifest.json (`SweepPlan.manifest`), read back by `sweep --resume`: only from this version,
+    since runs saved by another one may differ from what this one would measure."""
+
+    syncbench: str
+    scenario: str
+    strategies: list[str]
+    fanouts: list[str]
+    workers: list[int]
+    seeds: list[int | None]
+    options: Options
+
+    @field_validator("syncbench")
     @classmethod
-    def from_manifest(cls, data: dict[str, Any]) -> SweepPlan:
-        return cls(
-            scenario=data["scenario"],
-            strategies=tuple(data["strategies"]),
-            fanouts=tuple(data["fanouts"]),
-            workers=tuple(data["workers"]),
-            seeds=tuple(data["seeds"]),
-            options=Options(**data["options"]),
-        )
+    def _this_version(cls, version: str) -> str:
+        if version != bench.__version__:
+            raise ValueError(
+                f"written by syncbench {version}, this is {bench.__version__}; run the sweep again with --force"
+            )
+        return version
+
+
+class SavedRun(Document):
+    """runs/NNNN.json: one finished run of a sweep, with what it was run for."""
+
+    key: dict[str, Any]
+    scenario_hash: str
+    rows: list[Annotated[dict[str, Any], Checked(Row)]]
 
 
 def load_manifest(out: Path) -> SweepPlan:
-    path = out / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return SweepPlan.from_manifest(data)
-    except FileNotFoundError:
-        raise HarnessError(f"{out} holds no sweep to resume (no {MANIFEST})") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise HarnessError(f"{path} is not a valid sweep manifest: {error}") from None
+    """The plan of the sweep saved in `out`, for `--resume`."""
+    saved = load_document(out / MANIFEST, Manifest, what="sweep manifest", missing=f"{out} holds no sweep to resume")
+    return SweepPlan(
+        saved.scenario,
+        tuple(saved.strategies),
+        tuple(saved.fanouts),
+        tuple(saved.workers),
+        tuple(saved.seeds),
+        saved.options,
+    )
 
 
 def _run_file(out: Path, index: int) -> Path:
@@ -125,11 +146,11 @@ def finished_runs(out: Path, specs: list[RunSpec]) -> dict[int, list[dict[str, A
     for index, spec in enumerate(specs):
         path = _run_file(out, index)
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            saved = load_document(path, SavedRun, what="saved run")
+        except HarnessError:
             continue
-        if saved.get("key") == spec.key(0) and saved.get("scenario_hash") == scenario_hash(spec.scenario):
-            done[index] = saved["rows"]
+        if saved.key == spec.key(0) and saved.scenario_hash == scenario_hash(spec.scenario):
+            done[index] = saved.rows
     return done
 
 
@@ -173,7 +194,8 @@ def execute(
     todo = [i for i in range(len(specs)) if i not in done]
     traces: dict[int, list[TraceEntry]] = {}
 
-    def save(index: int, rows: list[dict[str, Any]], trace: list[TraceEntry] | None) -> None:
+    def save(task: int, result: tuple[list[dict[str, Any]], list[TraceEntry] | None]) -> None:
+        index, (rows, trace) = todo[task], result
         spec = specs[index]
         record = {"key": spec.key(0), "scenario_hash": scenario_hash(spec.scenario), "rows": rows}
         atomic_write(_run_file(out, index), json_text(record))
@@ -182,66 +204,10 @@ def execute(
             traces[index] = trace
         on_done(specs[index])
 
-    if executor == "dask":
-        for index, rows, trace in _on_dask(specs, todo, jobs, keep_traces, scheduler):
-            save(index, rows, trace)
-    elif jobs <= 1 or len(todo) <= 1:
-        for index in todo:
-            save(index, *_one(specs[index], index in keep_traces))
-    else:
-        for index, rows, trace in _in_processes(specs, todo, jobs, keep_traces):
-            save(index, rows, trace)
+    tasks = [partial(_one, specs[index], index in keep_traces) for index in todo]
+    run_all(tasks, jobs=jobs, executor=executor, scheduler=scheduler, on_result=save)
     rows = [row for index in range(len(specs)) for row in done[index]]
     return rows, traces
-
-
-def _in_processes(
-    specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int]
-) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
-    """Run specs in a process pool, yielding each as it finishes; cancels the rest on interruption."""
-    pool = process_pool(min(jobs, len(todo)))
-    try:
-        pending: dict[Future[Any], int] = {pool.submit(_one, specs[i], i in keep_traces): i for i in todo}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: pending[f]):
-                index = pending.pop(future)
-                rows, trace = future.result()
-                yield index, rows, trace
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _on_dask(
-    specs: list[RunSpec], todo: list[int], jobs: int, keep_traces: set[int], scheduler: str | None
-) -> Iterator[tuple[int, list[dict[str, Any]], list[TraceEntry] | None]]:
-    """Run specs on a Dask distributed cluster (its workers need syncbench installed), yielding each as it finishes."""
-    try:
-        import logging
-
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise HarnessError("--executor dask needs Dask: pip install 'syncbench[dask]'") from None
-    cluster = None
-    try:
-        if scheduler is None:
-            cluster = LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-            )
-            client = Client(cluster)
-        else:
-            client = Client(scheduler, timeout=10)
-    except OSError as error:
-        raise HarnessError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-    try:
-        futures = {client.submit(_one, specs[i], i in keep_traces, pure=False): i for i in todo}
-        for future in as_completed(futures):
-            rows, trace = future.result()
-            yield futures[future], rows, trace
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def default_jobs() -> int:

@@ -188,13 +188,13 @@ class Scenario(_Model):
     latency: Latency = Latency()
     store: StoreCost = StoreCost()
     next_syncs: tuple[NextSync, ...] = ()
-    faults: Faults = Field(None, validate_default=True, description="injected faults (bench/scenario/faults.py)")
+    faults: Faults = Field(Faults(), description="injected faults (bench/scenario/faults.py)")
     literal: LiteralData | None = Field(None, description="records written out one by one; replaces `dataset`")
 
     @field_validator("faults", mode="before")
     @classmethod
     def _faults(cls, v: Any) -> Any:
-        """An absent table is every fault off; a bad one is named by its own field path."""
+        """A bad table is named by its own field path; an absent one (or None) is every fault off."""
         if isinstance(v, Faults):
             return v
         try:

@@ -36,10 +36,11 @@ from bench.api.core import SimulatedAPI
 from bench.api.faults import with_faults
 from bench.errors import HarnessError
 from bench.scenario.model import Scenario
+from bench.secrets import read_token
 from bench.world.dataset import generate
 from strategies.profile import ApiProfile
 
-__all__ = ["ServerProcess", "SimServer", "check_host", "read_token", "run_server", "scale_scenario", "serve"]
+__all__ = ["ServerProcess", "SimServer", "check_host", "run_server", "scale_scenario", "serve"]
 
 Epoch = Literal["startup", "first-request"]
 #: the header carrying the server's t (seconds since its epoch) when the request arrived
@@ -95,16 +96,6 @@ def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
             ),
         }
     )
-
-
-def read_token(variable: str | None) -> str | None:
-    """The token from the named environment variable; errors name the variable, never a value."""
-    if variable is None:
-        return None
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        raise HarnessError(f"--token-env {variable}: the environment variable is not set or empty")
-    return value
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -195,9 +186,9 @@ class SimServer:
         self._seen: set[tuple[str, int]] = set()
         self._opened: dict[tuple[str, int], float] = {}  # connections not yet used, by client, with open time
 
-        self._transports: dict[tuple[str, int], asyncio.BaseTransport] = {}
+        self._transports: dict[tuple[str, int], asyncio.Transport] = {}
 
-    def opened(self, client: tuple[str, int], transport: asyncio.BaseTransport | None = None) -> None:
+    def opened(self, client: tuple[str, int], transport: asyncio.Transport | None = None) -> None:
         """A client opened a connection (called by the HTTP protocol): its setup time runs from now."""
         self._opened[client] = self._source()
         if transport is not None:
@@ -273,7 +264,8 @@ class SimServer:
             if translated is None:
                 return _failure(404, "not found")
             path, query = translated
-        t = self._source() - self._t0  # type: ignore[operator]  (set before any request is answered)
+        assert self._t0 is not None, "the clock starts before any request is answered"
+        t = self._source() - self._t0
         sim = self.api.handle(SimRequest(scope["method"], path, query, headers), t)
         body = self.dialect.outbound(sim.body) if self.dialect is not None and sim.status == 200 else sim.body
         fault = sim.transport_fault
@@ -483,7 +475,13 @@ class ServerProcess:
             os.setpriority(os.PRIO_PROCESS, pid, min(os.getpriority(os.PRIO_PROCESS, pid), -5))
         lines: queue.Queue[str] = queue.Queue()
         stdout = self._proc.stdout
-        self._reader = threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True)  # type: ignore[union-attr]
+        assert stdout is not None  # stdout=PIPE
+
+        def read_lines() -> None:
+            for line in stdout:
+                lines.put(line)
+
+        self._reader = threading.Thread(target=read_lines, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.base_url:

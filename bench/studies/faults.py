@@ -18,11 +18,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 from bench.api.faults import FaultyAPI
 from bench.measure.metrics import r6
-from bench.run.pool import process_pool
+from bench.run.pool import run_all
 from bench.run.runner import RunSpec, SyncState, run
 from bench.scenario.faults import (
     BodyFault,
@@ -339,20 +340,8 @@ class Matrix:
 
 def _execute(cells: list[CellSpec], jobs: int) -> list[dict[str, Any]]:
     """Run cells in processes (the slow, full-sync strategies first); results in the cells' order."""
-    if jobs <= 1 or len(cells) <= 1:
-        return [run_cell(cell) for cell in cells]
-    order = sorted(range(len(cells)), key=lambda i: (not get_strategy(cells[i].strategy).full, i))
-    results: dict[int, dict[str, Any]] = {}
-    with process_pool(min(jobs, len(cells))) as pool:
-        futures = {i: pool.submit(run_cell, cells[i]) for i in order}
-        try:
-            for i in order:
-                results[i] = futures[i].result()
-        except BaseException:
-            for future in futures.values():
-                future.cancel()
-            raise
-    return [results[i] for i in range(len(cells))]
+    slow = [get_strategy(cell.strategy).full for cell in cells]
+    return run_all([partial(run_cell, cell) for cell in cells], jobs=jobs, slow=slow)
 
 
 def run_matrix(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bench
@@ -24,7 +23,7 @@ from bench.transport.trace import TraceEntry
 from bench.world.dataset import generate
 from strategies import Options
 
-__all__ = ["COMPARED", "Point", "alignment", "fidelity_document", "plot", "relative_error", "run_fidelity"]
+__all__ = ["COMPARED", "Point", "alignment", "fidelity_document", "relative_error", "run_fidelity"]
 
 #: figures compared side by side; the first is held to the time target, the others explain it
 COMPARED = ("makespan_s", "api_calls", "rate_limited", "retries", "coverage", "connections", "peak_concurrency")
@@ -140,36 +139,35 @@ class Point:
 
 def run_fidelity(
     scenario: str,
-    strategies: Sequence[str],
-    fanouts: Sequence[str],
+    strategy: str,
+    fanout: str,
     workers: Sequence[int],
+    options: Options,
     *,
     seed: int | None = None,
     time_scale: float = 1.0,
     on_point: Callable[[Point], None] | None = None,
 ) -> list[Point]:
-    """Every strategy x fan-out x worker count, both ways; a server process per real run."""
+    """Each worker count with these run settings, both ways; a server process per real run."""
     scaled = scale_scenario(load_scenario(scenario, seed), time_scale)
     points: list[Point] = []
-    for strategy in strategies:
-        for fanout in fanouts:
-            for count in workers:
-                spec = RunSpec(scaled, strategy, fanout, Options(workers=count))
-                virtual = run(spec)
-                with ServerProcess(scenario, seed=seed, time_scale=time_scale, epoch="first-request") as server:
-                    real = run_real(spec, server.base_url, world=generate(scaled))
-                window = scaled.rate_limits[0].window_s if scaled.rate_limits[0].algorithm != "none" else None
-                for v_row, r_row in zip(virtual.rows, real.rows, strict=True):
-                    drift = alignment(
-                        _sync(virtual.trace, virtual.rows, v_row["sync"]),
-                        _sync(real.trace, real.rows, r_row["sync"]),
-                        window,
-                        scaled.latency.connect_s,
-                    )
-                    point = Point(strategy, fanout, count, v_row["sync"], v_row, r_row, drift)
-                    points.append(point)
-                    if on_point is not None:
-                        on_point(point)
+    for count in workers:
+        spec = RunSpec(scaled, strategy, fanout, replace(options, workers=count))
+        virtual = run(spec)
+        with ServerProcess(scenario, seed=seed, time_scale=time_scale, epoch="first-request") as server:
+            real = run_real(spec, server.base_url, world=generate(scaled))
+        window = scaled.rate_limits[0].window_s if scaled.rate_limits[0].algorithm != "none" else None
+        for v_row, r_row in zip(virtual.rows, real.rows, strict=True):
+            drift = alignment(
+                _sync(virtual.trace, virtual.rows, v_row["sync"]),
+                _sync(real.trace, real.rows, r_row["sync"]),
+                window,
+                scaled.latency.connect_s,
+            )
+            point = Point(strategy, fanout, count, v_row["sync"], v_row, r_row, drift)
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
     return points
 
 
@@ -189,38 +187,3 @@ def fidelity_document(points: Sequence[Point], *, scenario: str, seed: int, time
         "targets": {"rate_limit_free": FREE_TARGET, "rate_limit_binds": BOUND_TARGET},
         "points": [p.as_dict() for p in points],
     }
-
-
-def plot(points: Sequence[Point], path: Path, title: str) -> Path:
-    """Makespan and throttled calls against workers, virtual (solid) and real (dashed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 5), dpi=100, layout="constrained")
-    time_ax, throttled_ax = fig.subplots(1, 2)
-    series = sorted({(p.strategy, p.fanout) for p in points})
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
-    for i, (strategy, fanout) in enumerate(series):
-        mine = sorted(
-            (p for p in points if (p.strategy, p.fanout) == (strategy, fanout) and p.sync == 0), key=lambda p: p.workers
-        )
-        xs = [p.workers for p in mine]
-        color = colors[i % len(colors)]
-        for side, style in (("virtual", "-"), ("real", "--")):
-            rows = [getattr(p, side) for p in mine]
-            label = f"{strategy} / {fanout} ({side})"
-            time_ax.plot(xs, [r["makespan_s"] for r in rows], style, marker="o", color=color, label=label)
-            throttled_ax.plot(xs, [r["rate_limited"] for r in rows], style, marker="o", color=color, label=label)
-    ticks = sorted({p.workers for p in points})
-    for ax in (time_ax, throttled_ax):
-        ax.set_xticks(ticks)
-    time_ax.set(xlabel="workers", ylabel="makespan (s)", title=title)
-    throttled_ax.set(xlabel="workers", ylabel="throttled calls", title="rate-limited calls")
-    time_ax.legend(fontsize="small")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    tmp.replace(path)
-    return path

@@ -18,19 +18,24 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, field_validator
 
 import bench
 from bench.analysis.compare import options_label
 from bench.errors import HarnessError
+from bench.measure.row import KEY_FIELDS
+from bench.results.documents import Checked, Document, load_document
 from bench.results.files import atomic_write, json_text
+from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
 from bench.scenario.model import Scenario, load_scenario, scenario_hash
-from strategies import Options, available
+from strategies import Options, UnknownStrategy, available, resolve
 
 __all__ = [
     "DEFAULT_BASELINE",
@@ -45,7 +50,6 @@ __all__ = [
     "determinism_run",
     "entry_label",
     "load_baseline",
-    "markdown",
     "measure",
     "validity",
 ]
@@ -56,7 +60,6 @@ DEFAULT_BASELINE = Path("reports/baseline.json")
 DEFAULT_THRESHOLD = 0.05
 #: makespan differences below this many simulated seconds never count as worse or better
 DEFAULT_FLOOR_S = 0.05
-KEY_FIELDS = ("scenario", "strategy", "fanout", "workers", "account_workers", "seed", "sync", "options")
 FIGURES = ("makespan_s", "api_calls", "rate_limited", "coverage")
 OVERRIDES = ("threshold", "allow_calls_increase")
 NOTE = (
@@ -82,12 +85,11 @@ class GateRun:
         unknown = set(self.options) - set(Options.__dataclass_fields__) - {"workers", "account_workers"}
         if unknown:
             raise HarnessError(f"baseline entry {self.scenario} {self.strategy}: unknown option {sorted(unknown)[0]!r}")
-        if self.strategy not in available():
-            raise HarnessError(f"baseline entry names unknown strategy {self.strategy!r}")
         opts = Options(workers=self.workers, account_workers=self.account_workers, **self.options)
         try:
+            resolve([self.strategy])
             return RunSpec(load_scenario(self.scenario, self.seed), self.strategy, self.fanout, opts)
-        except ValueError as error:
+        except (UnknownStrategy, ValueError) as error:
             raise HarnessError(f"baseline entry {self.scenario} {self.strategy}: {error}") from None
 
 
@@ -152,62 +154,107 @@ class Baseline:
         return list(seen.values())
 
 
-def _bad(path: Path, problem: str) -> HarnessError:
-    return HarnessError(f"{path} is not a valid baseline: {problem}")
+def _fraction(value: float) -> float:
+    if not 0 <= value < 100:
+        raise ValueError(f"must be a fraction such as 0.1, not {value:g}")
+    return value
 
 
-def _check_entry(path: Path, index: int, entry: Any, strict: bool) -> None:
-    where = f"entry {index + 1}"
-    if not isinstance(entry, dict) or not isinstance(entry.get("key"), dict):
-        raise _bad(path, f"{where} has no key object")
-    key = entry["key"]
-    for name in KEY_FIELDS:
-        if name not in key and not (name == "options" or (name == "seed" and not strict)):
-            raise _bad(path, f"{where} key lacks {name!r}")
-    for name in ("workers", "account_workers", "sync"):
-        if not isinstance(key[name], int) or isinstance(key[name], bool) or key[name] < 0:
-            raise _bad(path, f"{where} key {name!r} must be a non-negative integer")
-    if not isinstance(key.get("options", {}), dict):
-        raise _bad(path, f"{where} key 'options' must be an object")
-    for name in FIGURES if strict else ():
-        value = entry.get(name)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-            raise _bad(path, f"{where} lacks a number for {name!r}")
-    threshold = entry.get("threshold", 0.0)
-    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold < 100:
-        raise _bad(path, f"{where} threshold must be a fraction such as 0.1")
-    if not isinstance(entry.get("allow_calls_increase", False), bool):
-        raise _bad(path, f"{where} allow_calls_increase must be true or false")
+Count = Annotated[int, Field(ge=0)]
+Figure = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Validity(Document):
+    """What a baseline was recorded for (`validity()`)."""
+
+    syncbench: str
+    python: str
+    scenarios: dict[str, str]
+
+
+class DraftKey(Document):
+    """An entry's key as `--update` takes it: the seed may be left out (the scenario's own)."""
+
+    scenario: str
+    strategy: str
+    fanout: str
+    workers: Count
+    account_workers: Count
+    seed: int | None = None
+    sync: Count
+    options: dict[str, Any] = {}
+
+
+class Key(DraftKey):
+    """An entry's key as the gate compares it: the seed is stated (null for the scenario's own)."""
+
+    seed: int | None
+
+
+class DraftEntry(Document):
+    """An entry as `--update` takes it: a key (and overrides) whose figures are yet to be measured."""
+
+    key: DraftKey
+    makespan_s: Figure | None = None
+    api_calls: Figure | None = None
+    rate_limited: Figure | None = None
+    coverage: Figure | None = None
+    threshold: Annotated[float, AfterValidator(_fraction)] = 0.0
+    allow_calls_increase: bool = False
+
+
+class Entry(DraftEntry):
+    """An entry as the gate compares it: every figure measured."""
+
+    key: Key
+    makespan_s: Figure
+    api_calls: Figure
+    rate_limited: Figure
+    coverage: Figure
+
+
+class DraftBaselineDocument(Document):
+    """reports/baseline.json as `--update` takes it: validity and figures may be missing."""
+
+    format: int = FORMAT
+    note: str = ""
+    floor_s: Annotated[float, Field(ge=0)] = DEFAULT_FLOOR_S
+    entries: list[Annotated[dict[str, Any], Checked(DraftEntry)]] = Field(min_length=1)
+    validity: Annotated[dict[str, Any], Checked(Validity)] | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        if value != FORMAT:
+            raise ValueError(f"want {FORMAT} (the baseline format this syncbench reads), not {value}")
+        return value
+
+    @field_validator("entries")
+    @classmethod
+    def _each_key_once(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        first: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            seen = first.setdefault(canonical(entry["key"]), index)
+            if seen != index:
+                raise ValueError(f"entries {seen} and {index} have the same key")
+        return entries
+
+
+class BaselineDocument(DraftBaselineDocument):
+    """reports/baseline.json as the gate reads it: every entry measured, and what it is valid for."""
+
+    entries: list[Annotated[dict[str, Any], Checked(Entry)]] = Field(min_length=1)
+    validity: Annotated[dict[str, Any], Checked(Validity)]
 
 
 def load_baseline(path: Path, *, strict: bool = True) -> Baseline:
     """Read and check a baseline; `strict=False` (for --update) lets entries lack figures and validity."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"no baseline at {path}; record one with `syncbench gate --update`") from None
-    except UnicodeDecodeError:
-        raise _bad(path, "not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise _bad(path, f"malformed JSON at line {error.lineno} column {error.colno}") from None
-    except OSError as error:
-        raise HarnessError(f"cannot read baseline {path}: {error.strerror or error}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("entries"), list) or not data["entries"]:
-        raise _bad(path, "expected an object with a non-empty 'entries' list")
-    if data.get("format", FORMAT) != FORMAT:
-        raise _bad(path, f"format {data.get('format')!r} is not {FORMAT}")
-    for index, entry in enumerate(data["entries"]):
-        _check_entry(path, index, entry, strict)
-    found = data.get("validity")
-    if strict and not (isinstance(found, dict) and {"syncbench", "python", "scenarios"} <= set(found)):
-        raise _bad(path, "no validity key (syncbench, python, scenarios)")
-    floor = data.get("floor_s", DEFAULT_FLOOR_S)
-    if not isinstance(floor, int | float) or isinstance(floor, bool) or floor < 0:
-        raise _bad(path, "floor_s must be a non-negative number of seconds")
-    keys = [canonical(e["key"]) for e in data["entries"]]
-    if len(set(keys)) != len(keys):
-        raise _bad(path, "an entry key appears twice")
-    return Baseline(path, data["entries"], found if isinstance(found, dict) else None, float(floor))
+    missing = "record one with `syncbench gate --update`"
+    if strict:
+        doc: DraftBaselineDocument = load_document(path, BaselineDocument, what="baseline", missing=missing)
+    else:
+        doc = load_document(path, DraftBaselineDocument, what="baseline", missing=missing)
+    return Baseline(path, doc.entries, doc.validity, doc.floor_s)
 
 
 def check_validity(baseline: Baseline, current: dict[str, Any]) -> None:
@@ -253,18 +300,8 @@ def measure(runs: Sequence[GateRun], jobs: int) -> tuple[list[list[Row]], list[R
     specs = [r.spec() for r in runs]
     again = determinism_run(runs)
     todo = [*range(len(specs)), again]
-    heavy = [_expensive(r) for r in runs]
-    order = sorted(range(len(todo)), key=lambda i: (not heavy[todo[i]], i))  # long runs first: less idle at the end
-    results: list[list[Row] | None] = [None] * len(todo)
-    if jobs <= 1:
-        for i in order:
-            results[i] = _rows(specs[todo[i]])
-    else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
-            futures = {i: pool.submit(_rows, specs[todo[i]]) for i in order}
-            for i, future in futures.items():
-                results[i] = future.result()
-    rows = [r for r in results if r is not None]
+    slow = [_expensive(runs[i]) for i in todo]
+    rows = run_all([partial(_rows, specs[i]) for i in todo], jobs=jobs, slow=slow)
     return rows[:-1], rows[-1]
 
 
@@ -368,43 +405,6 @@ def compare(
             )
         )
     return sorted(verdicts, key=lambda v: (-(v.ratio if v.ratio is not None else math.inf), v.label))
-
-
-def _pair(base: Any, now: Any, form: Callable[[Any], str]) -> str:
-    if base is None:
-        return form(now) if now is not None else "-"
-    if now is None:
-        return f"{form(base)} -> -"
-    return form(now) if base == now else f"{form(base)} -> {form(now)}"
-
-
-def markdown(verdicts: Sequence[Verdict], threshold: float, floor: float, determinism: str) -> str:
-    """The gate's report: a heading with the verdict, one table line per entry (worst ratio first), determinism."""
-    failed = [v for v in verdicts if v.regression]
-    counts = {r: sum(1 for v in verdicts if v.result == r) for r in ("worse", "better", "same")}
-    verdict = f"FAIL: {len(failed)} regression{'s' if len(failed) != 1 else ''}" if failed else "pass"
-    lines = [
-        f"### syncbench gate: {verdict}",
-        "",
-        f"{len(verdicts)} entries: {counts['worse']} worse, {counts['better']} better, {counts['same']} same"
-        f" (makespan threshold {threshold:.0%}, floor {floor:g} s; any increase in API calls or drop in coverage"
-        " fails). Figures are simulated.",
-        "",
-        "| entry | makespan (s) | ratio | API calls | throttled | coverage | result |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for v in verdicts:
-        b, n = v.base or {}, v.now or {}
-        ratio = f"{v.ratio:.3f}" if v.ratio is not None and math.isfinite(v.ratio) else "-"
-        result = v.result + (" **REGRESSION**: " + "; ".join(v.problems) if v.problems else "")
-        lines.append(
-            f"| {v.label} | {_pair(b.get('makespan_s'), n.get('makespan_s'), lambda x: f'{x:.3f}')} | {ratio}"
-            f" | {_pair(b.get('api_calls'), n.get('api_calls'), str)}"
-            f" | {_pair(b.get('rate_limited'), n.get('rate_limited'), str)}"
-            f" | {_pair(b.get('coverage'), n.get('coverage'), lambda x: f'{x:.1%}')} | {result} |"
-        )
-    lines += ["", determinism, ""]
-    return "\n".join(lines)
 
 
 def determinism_check(runs: Sequence[GateRun], runs_rows: Sequence[Sequence[Row]], again: Sequence[Row]) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any
 import bench
 from bench.analysis.usl import UslFit, fit_usl
 from bench.errors import HarnessError
+from bench.measure.bounds import Ceiling, rate_limit_ceiling
 from bench.run.sweep import SweepPlan, execute
 from bench.scenario.model import Scenario, scenario_hash
 from strategies import Options
@@ -33,7 +34,6 @@ __all__ = [
     "Recommendation",
     "measure_points",
     "parse_share",
-    "plot_recommendation",
     "points_from_rows",
     "rate_limit_ceiling",
     "recommend",
@@ -99,27 +99,6 @@ def points_from_rows(rows: Sequence[Row]) -> list[Point]:
             )
         )
     return points
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """The throughput the scenario's tightest rate limit allows, in calls per simulated second."""
-
-    calls_per_s: float
-    scope: str
-    limit: int
-    window_s: float
-
-
-def rate_limit_ceiling(scenario: Scenario, account_workers: int = 1) -> Ceiling | None:
-    """min over rate limits of limit / window_s; a per-account limit counts once per account synced at once."""
-    accounts = min(scenario.dataset.accounts, max(account_workers, 1))
-    found = [
-        Ceiling(rl.limit / rl.window_s * (accounts if rl.scope == "account" else 1), rl.scope, rl.limit, rl.window_s)
-        for rl in scenario.rate_limits
-        if rl.algorithm != "none"
-    ]
-    return min(found, key=lambda c: (c.calls_per_s, c.scope), default=None)
 
 
 @dataclass(frozen=True)
@@ -358,96 +337,3 @@ def settings_of(world: Scenario, strategy: str, fanout: str, options: Options) -
         "fanout": fanout,
         "options": changed,
     }
-
-
-def plot_recommendation(document: dict[str, Any], path: Path) -> Path:
-    """Throughput vs workers (measured, USL curve, ceiling, the default) beside time vs workers (margin band)."""
-    from bench.render.plots import _figure, _save  # shared Agg setup and deterministic, atomic saving
-
-    points = document["points"]
-    usl, chosen = document["usl"], document["recommended_workers"]
-    ok = [p for p in points if p["qualifies"]]
-    bad = [p for p in points if not p["qualifies"]]
-    settings = document["settings"]
-    with _figure(2) as (fig, (left, right)):
-        xs = [p["workers"] for p in points]
-        top = max(xs) if xs else 1
-        if usl.get("lambda") is not None:
-            import numpy as np
-
-            from bench.analysis.usl import usl_throughput
-
-            grid = np.linspace(1, top, 400)
-            curve = usl_throughput(grid, usl["lambda"], usl["sigma"], usl["kappa"])
-            fitted = f"USL fit (sigma {usl['sigma']:.3g}, kappa {usl['kappa']:.3g})"
-            left.plot(grid, curve, color="#1f77b4", label=fitted)
-        left.plot(
-            [p["workers"] for p in ok],
-            [p["throughput"] for p in ok],
-            "o",
-            color="#1f77b4",
-            label="measured (qualifies)",
-        )
-        if bad:
-            left.plot(
-                [p["workers"] for p in bad],
-                [p["throughput"] for p in bad],
-                "x",
-                color="#d62728",
-                markersize=8,
-                label="measured (throttled over cap, missed or failed)",
-            )
-        if usl.get("rate_limit_ceiling"):
-            rl = usl["rate_limit"]
-            left.axhline(
-                usl["rate_limit_ceiling"],
-                color="#d62728",
-                linestyle="--",
-                linewidth=1,
-                label=f"rate-limit ceiling ({rl['scope']}: {rl['limit']} per {rl['window_s']:g} s)",
-            )
-        for ax, field in ((left, "throughput"), (right, "makespan_s")):
-            if chosen is not None:
-                mark = next(p for p in points if p["workers"] == chosen)
-                ax.axvline(chosen, color="#2ca02c", linestyle=":", linewidth=1.5)
-                ax.plot(
-                    [chosen],
-                    [mark[field]],
-                    "*",
-                    color="#2ca02c",
-                    markersize=16,
-                    zorder=3,
-                    label=f"recommended default: {chosen} workers",
-                )
-            ax.set_xlabel("workers (fan-out width)")
-            ax.grid(True, alpha=0.3)
-        right.plot(xs, [p["makespan_s"] for p in points], "o-", color="black", label="sync time")
-        if bad:
-            right.plot(
-                [p["workers"] for p in bad],
-                [p["makespan_s"] for p in bad],
-                "x",
-                color="#d62728",
-                markersize=10,
-                label="does not qualify (throttled over cap, missed or failed)",
-            )
-        best = document.get("best_workers")
-        if best is not None:
-            best_time = next(p["makespan_s"] for p in points if p["workers"] == best)
-            right.axhspan(
-                best_time,
-                best_time * (1 + settings["margin"]),
-                color="#2ca02c",
-                alpha=0.15,
-                label=f"within {settings['margin']:.0%} of the best qualifying time ({best} workers)",
-            )
-        left.set_ylabel("successful API calls per simulated second")
-        right.set_ylabel("sync time (simulated seconds)")
-        name = f"{settings['strategy']} / {settings['fanout']} on {settings['scenario']}"
-        left.set_title(f"Throughput vs workers\n{name}")
-        right.set_title(f"Sync time vs workers\n{name}")
-        left.set_ylim(bottom=0)
-        right.set_ylim(bottom=0)
-        left.legend(fontsize="small", loc="lower right")
-        right.legend(fontsize="small", loc="upper right")
-        return _save(fig, path)

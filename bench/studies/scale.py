@@ -7,21 +7,22 @@ Host figures vary from machine to machine, so the study is a host report
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from bench.render.report import Block, Bullets, Heading, Image, Para, Table, render_markdown
-from bench.results.files import atomic_write, json_text
+from bench.errors import HarnessError
+from bench.results.documents import Document, load_document
+from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
 from bench.scenario.model import Scenario
 from strategies import Options
 
-__all__ = ["ScalePoint", "growth", "load_study", "measure_point", "resize", "study", "study_blocks", "write_study"]
+__all__ = ["ScalePoint", "growth", "load_study", "measure_point", "resize", "study", "study_document"]
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,8 @@ def study(
 ) -> list[ScalePoint]:
     """Every size x strategy, each in a process of its own, largest last so a slow one is seen soonest."""
     points = [(resize(scenario, size), strategy) for size in sorted(sizes) for strategy in strategies]
-    with ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(measure_point, world, strategy, fanout, workers) for world, strategy in points]
-        return [f.result() for f in futures]
+    tasks = [partial(measure_point, world, strategy, fanout, workers) for world, strategy in points]
+    return run_all(tasks, jobs=jobs, fresh_process=True)
 
 
 def growth(points: list[ScalePoint], strategy: str, field: str) -> float | None:
@@ -100,84 +100,22 @@ def growth(points: list[ScalePoint], strategy: str, field: str) -> float | None:
     return None if den == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
 
 
-def _shape(k: float | None) -> str:
-    if k is None:
-        return "n/a"
-    if k < 0.2:
-        return f"flat (N^{k:.2f})"
-    if k < 0.85:
-        return f"sub-linear (N^{k:.2f})"
-    if k <= 1.15:
-        return f"linear (N^{k:.2f})"
-    return f"worse than linear (N^{k:.2f})"
+def study_document(points: list[ScalePoint], title: str) -> dict[str, Any]:
+    """scaling.json: the title and every point, what `load_study` reads back."""
+    return {"title": title, "points": [asdict(p) for p in points]}
 
 
-def _why(points: list[ScalePoint], strategy: str) -> str:
-    calls, host, memory = (growth(points, strategy, f) for f in ("api_calls", "host_seconds", "peak_mib"))
-    mine = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.size)
-    per_call = [p.host_seconds / p.api_calls * 1e6 for p in mine if p.api_calls]
-    text = f"API calls grow {_shape(calls)}"
-    if calls is not None and calls < 0.85:
-        text += ": the strategy follows the activity, not the size of the data"
-    elif calls is not None:
-        text += ": the strategy reads every record"
-    text += f"; host time grows {_shape(host)}"
-    if per_call:
-        text += f" (from {per_call[0]:.0f} to {per_call[-1]:.0f} µs per call, generating the world included)"
-    text += f"; memory grows {_shape(memory)}, the world's records held in memory plus the store"
-    return text + "."
+class ScalingStudy(Document):
+    """scaling.json, as `study_document` writes it."""
 
-
-def study_blocks(points: list[ScalePoint], title: str) -> list[Block]:
-    """The study as report blocks: the table, how each cost grows and why, and the plot."""
-    ordered = sorted(points, key=lambda p: (p.strategy, p.size))
-    table = Table(
-        ("conversations", "strategy", "host (s)", "peak memory (MiB)", "makespan (s)", "API calls", "coverage"),
-        tuple(
-            (
-                f"{p.size:,}",
-                p.strategy,
-                f"{p.host_seconds:.2f}",
-                f"{p.peak_mib:.0f}",
-                f"{p.makespan_s:.1f}",
-                f"{p.api_calls:,}",
-                f"{p.coverage:.1%}",
-            )
-            for p in ordered
-        ),
-        (True, False, True, True, True, True, True),
-    )
-    growth_items = tuple(
-        (
-            strategy,
-            f"simulated makespan grows {_shape(growth(points, strategy, 'makespan_s'))}; " + _why(points, strategy),
-        )
-        for strategy in sorted({p.strategy for p in points})
-    )
-    return [
-        Heading(2, f"Scaling study: {title}"),
-        Para("Host figures from this machine (they vary between machines); makespan in simulated seconds."),
-        table,
-        Heading(3, "How each cost grows"),
-        Bullets(growth_items),
-        Image("scaling", "scaling.png"),
-    ]
-
-
-def write_study(points: list[ScalePoint], out: Path, title: str) -> list[Path]:
-    """scaling.json, scaling.md and scaling.png; a sweep report in the same folder shows the study too."""
-    from bench.render.plots import scaling as plot_scaling
-
-    atomic_write(out / "scaling.json", json_text({"title": title, "points": [p.__dict__ for p in points]}))
-    atomic_write(out / "scaling.md", render_markdown(study_blocks(points, title)))
-    png = plot_scaling([replace(p) for p in points], out / "scaling.png")
-    return [out / "scaling.json", out / "scaling.md", png]
+    title: str = ""
+    points: list[ScalePoint]
 
 
 def load_study(out: Path) -> tuple[list[ScalePoint], str] | None:
     """The study a folder holds (scaling.json), or None when it holds none or an unreadable one."""
     try:
-        document = json.loads((out / "scaling.json").read_text(encoding="utf-8"))
-        return [ScalePoint(**p) for p in document["points"]], str(document.get("title", ""))
-    except (OSError, ValueError, TypeError, KeyError):
+        document = load_document(out / "scaling.json", ScalingStudy, what="scaling study")
+    except HarnessError:
         return None
+    return document.points, document.title

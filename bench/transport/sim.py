@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from bench.api.base import SimRequest, SimResponse
-from bench.api.core import SimulatedAPI
+from bench.api.base import ServerCore, SimRequest, SimResponse
 from bench.clock import RealClock, VirtualClock
 from bench.transport.trace import TraceEntry
 
@@ -49,7 +48,7 @@ def _sim_request(request: httpx.Request) -> SimRequest:
 
 
 class _SimBase:
-    def __init__(self, api: SimulatedAPI, clock: VirtualClock | RealClock) -> None:
+    def __init__(self, api: ServerCore, clock: VirtualClock | RealClock) -> None:
         self.api = api
         self.clock = clock
         self.trace: list[TraceEntry] = []
@@ -142,7 +141,7 @@ class _SimBase:
 class SimTransport(_SimBase, httpx.BaseTransport):
     """Blocking transport: sleeps through the clock (virtual or real)."""
 
-    def __init__(self, api: SimulatedAPI, clock: VirtualClock | RealClock) -> None:
+    def __init__(self, api: ServerCore, clock: VirtualClock | RealClock) -> None:
         super().__init__(api, clock)
         self._interpreter = clock.lock()
 

@@ -84,8 +84,9 @@ class _Builder:
 
     def touch(self, conv: Conversation, ms: int) -> None:
         """Update the conversation's reservation without a message."""
+        assert conv.reservation_id is not None, "only a booked conversation has a reservation to touch"
         ms = _precise(ms, self.precision)
-        self.reservations[conv.reservation_id].updates.append((self.visible(ms), ms))  # type: ignore[index]
+        self.reservations[conv.reservation_id].updates.append((self.visible(ms), ms))
 
 
 def generate(scenario: Scenario) -> World:
@@ -102,7 +103,7 @@ def _generate_cached(scenario_json: str) -> World:
 def build_world(scenario: Scenario) -> World:
     """Build the world: history, activity since the cutoff, and every sync's activity timeline."""
     if scenario.literal is not None:  # records written out (an imported recording), not generated
-        return literal_world(scenario)
+        return literal_world(scenario, scenario.literal)
     rng = random.Random(scenario.seed)
     ds, act = scenario.dataset, scenario.activity
     start_ms = scenario.start_ms

@@ -18,14 +18,13 @@ from bench.world.records import Conversation, Message, Reservation, World
 __all__ = ["build_world"]
 
 
-def build_world(scenario: Scenario) -> World:
-    """The world of a literal scenario: the same dataclasses the generator builds.
+def build_world(scenario: Scenario, data: LiteralData) -> World:
+    """The world of `scenario`'s literal records `data`: the same dataclasses the generator builds.
 
     Each record appears at its own timestamp relative to `start` (a recording's records
     are all older than its `start`). A message bumps its reservation only if the
     reservation's `updatedOn` is not older than the message, as the API showed it.
     """
-    data: LiteralData = scenario.literal
     start_ms = scenario.start_ms
     precision = scenario.dialect.timestamp_precision
 

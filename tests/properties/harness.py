@@ -8,8 +8,8 @@ own accounting of admitted requests. The checks below compute from the world and
 store, independently of the row, what a sync should have stored.
 
 `Session` steps syncs one at a time on one world, store and clock, so a stateful test
-can change strategy, fan-out, workers and rate limit between syncs; its loop body
-mirrors `bench.run.runner.run` (a test holds the two to identical rows).
+can change strategy, fan-out, workers and rate limit between syncs; each sync goes
+through the runner's own `bench.run.session.Session`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from unittest import mock
 from hypothesis import settings
 
 import bench.run.runner
+import bench.run.session
 import strategies.registry
 from bench.api.core import SimulatedAPI
 from bench.clock import VirtualClock
@@ -38,7 +39,7 @@ from bench.transport.trace import TraceEntry
 from bench.world.dataset import generate
 from bench.world.records import Conversation, Message, World
 from bench.world.truth import Truth
-from strategies import ApiProfile, Options, Strategy, get_strategy
+from strategies import Options, Strategy, get_strategy
 from tests.properties.worlds import Case
 
 __all__ = [
@@ -398,12 +399,14 @@ class Session:
         self.clock = VirtualClock()
         self.store = SqliteStore(cost=scenario.store)
         self.lookback_ms = int(lookback_s * 1000)
-        if self.world.cutoff_ms is not None:
-            for account in self.world.accounts:
-                self.store.set_bookmark(account, self.world.cutoff_ms - self.lookback_ms)
-        self.profile = ApiProfile(pagination=scenario.dialect.pagination, page_size=scenario.dialect.page_size)
-        self.since_t = None if self.world.cutoff_ms is None else (self.world.cutoff_ms - scenario.start_ms) / 1000
-        self.carried: frozenset[int] = frozenset()
+        self.session = bench.run.session.Session(
+            self.world,
+            scenario=scenario,
+            clock=self.clock,
+            store=self.store,
+            profile=bench.run.session.profile_for(scenario),
+            lookback_s=lookback_s,
+        )
         self.slot = 0
         self.steps: list[Step] = []
 
@@ -422,38 +425,19 @@ class Session:
         limit = rate_limit or self.scenario.rate_limits[0]
         world = dataclasses.replace(self.world, scenario=self.scenario.model_copy(update={"rate_limits": (limit,)}))
         api = SimulatedAPI(world)
-        index = len(self.steps)
-        scheduled = self.scenario.sync_times[self.slot]
+        self.session.wait_until(self.scenario.sync_times[self.slot])
         self.slot += 1
-        clock, store = self.clock, self.store
-        clock.advance_to(max(scheduled, clock.now()))
-        start_t = clock.now()
-        store.begin_sync()
-        before = {a: store.bookmark(a) for a in self.world.accounts}
-        done = bench.run.runner.sync_once(
-            world=self.world,
-            api=api,
-            clock=clock,
-            store=store,
-            strategy=strategy,
-            fanout=fanout,
-            options=options,
-            profile=self.profile,
-            index=index,
-            since_t=self.since_t,
-            carried=self.carried,
-        )
-        row, end_t = done.row, done.end_t
-        self.carried, self.since_t = done.carried, done.since_t
+        before = self.session.bookmarks()
+        done = self.session.sync(strategy, fanout, options, bench.run.session.SimLink(api, self.clock))
         step = Step(
-            index,
-            row,
-            start_t,
-            end_t,
+            done.index,
+            done.row,
+            done.start_t,
+            done.end_t,
             list(api.admitted),
             limit,
             before,
-            {a: store.bookmark(a) for a in self.world.accounts},
+            self.session.bookmarks(),
             strategy_name,
             self.lookback_ms,
         )

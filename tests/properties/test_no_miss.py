@@ -219,7 +219,7 @@ def test_misses_with_every_trap_at_once_are_reported(strategy: str, data: st.Dat
 
 
 # -- witnesses: each broken assumption really loses a conversation, and says why -------------
-# The last three were bugs in bench/metrics.py diagnose() when written (carried misses blamed on
+# The last three were bugs in bench/measure/metrics.py diagnose() when written (carried misses blamed on
 # late arrival despite a covering lookback; unbumped misses reported as `filtered-out` when no
 # reservation had been fetched; a conversation stored by an earlier sync and shifted out of this
 # sync's listing reported as `messages-incomplete`); they now hold the fix in place.

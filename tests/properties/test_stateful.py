@@ -93,6 +93,9 @@ class SyncMachine(RuleBasedStateMachine):
             workers=workers, account_workers=account_workers, max_retries=60, lookback_s=self.session.lookback_ms / 1000
         )
         step = self.session.sync(strategy, fanout, options, self.storm)
+        # every sync in these worlds must succeed: a failed one would skip the main check (a dialect
+        # a strategy cannot speak would never be checked at all)
+        assert step.row["status"] == "ok", f"{strategy} sync {step.index} failed: {step.row['error']}"
         event(f"sync: {'quiet' if self.session.quiet(step) else 'busy'}, {step.row['status']}")
         event(
             f"sync: {'throttled' if step.row['rate_limited'] else 'not throttled'}{' in a storm' if self.storm else ''}"

@@ -1,0 +1,89 @@
+"""What `run` (virtual, over sockets, or replaying a cassette) writes and prints for its rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.results.files import atomic_write, csv_text, json_text, results_document, trace_csv
+from bench.run.runner import RunResult
+from bench.scenario.model import Scenario
+
+__all__ = ["report_run", "row_table", "write_results"]
+
+
+def row_table(rows: list[dict[str, Any]]) -> Table:
+    """One column per result row, one line per figure: readable at any terminal width."""
+    table = Table(title="syncbench run (simulated seconds)")
+    table.add_column("")
+    for r in rows:
+        table.add_column(f"{r['strategy']} / {r['fanout']} x{r['workers']} (sync {r['sync']})", justify="right")
+    figures = {
+        "status": lambda r: r["status"],
+        "makespan (s)": lambda r: f"{r['makespan_s']:.3f}",
+        "lower bound (s)": lambda r: f"{r['lower_bound_s']:.3f}",
+        "efficiency": lambda r: f"{r['efficiency']:.2f}",
+        "API calls": lambda r: str(r["api_calls"]),
+        "calls by endpoint": lambda r: ", ".join(f"{k} {v}" for k, v in r["calls_by_endpoint"].items()),
+        "pages read": lambda r: ", ".join(f"{k} {v}" for k, v in r["pages_by_endpoint"].items()) or "-",
+        "throttled / retries": lambda r: f"{r['rate_limited']} / {r['retries']}",
+        "peak concurrency": lambda r: str(r["peak_concurrency"]),
+        "conversations found": lambda r: f"{r['conversations_found']} of {r['conversations_expected']}",
+        "messages stored": lambda r: f"{r['messages_stored']} of {r['messages_expected']}",
+        "coverage": lambda r: f"{r['coverage']:.1%}",
+        "over-fetched": lambda r: str(r["overfetched"]),
+        "duplicates": lambda r: str(r["duplicates"]),
+        "phases (s)": lambda r: ", ".join(f"{k} {v:.2f}" for k, v in r["phase_seconds"].items()),
+    }
+    for label, figure in figures.items():
+        table.add_row(label, *(figure(r) for r in rows))
+    return table
+
+
+def report_run(
+    result: RunResult,
+    host: dict[str, Any],
+    *,
+    out: Path | None,
+    worlds: list[Scenario],
+    trace: Path | None,
+    title: str,
+    table: Table,
+    as_json: bool,
+) -> None:
+    """Write a run's files, print it (JSON or a table with its misses), and exit 1 if a sync failed."""
+    if out is not None:
+        write_results(out, result.rows, worlds, host)
+    if trace is not None:
+        from bench.render.plots import timeline  # matplotlib: loaded only when a timeline is drawn
+
+        atomic_write(trace, trace_csv(result.trace))
+        timeline(result.trace, trace.with_suffix(".png"), title=title)
+    if as_json:
+        typer.echo(json.dumps({"results": result.rows, "host": host}, indent=2))
+    else:
+        console = Console()
+        console.print(table)
+        for r in result.rows:
+            if r["error"]:
+                console.print(f"[red]failed:[/red] {r['error']}")
+            if r.get("note"):
+                console.print(r["note"])
+            for miss in r["missed"]:
+                console.print(f"missed conversation {miss['id']}: {miss['reason']}")
+        console.print(f"host: {host['host_seconds']:.2f} s, peak memory {host['peak_memory_mib']:.0f} MiB")
+    if any(r["status"] != "ok" for r in result.rows):
+        sys.exit(1)
+
+
+def write_results(out: Path, rows: list[dict[str, Any]], worlds: list[Scenario], host: dict[str, Any]) -> None:
+    """results.json, results.csv and host.json in `out`."""
+    atomic_write(out / "results.json", json_text(results_document(rows, worlds)))
+    atomic_write(out / "results.csv", csv_text(rows))
+    atomic_write(out / "host.json", json_text(host))
