@@ -16,7 +16,7 @@ import pytest
 from bench.recordings.cassette import load_cassette
 from bench.recordings.replay import replay
 from strategies import Options
-from tests.test_cassette import record_big
+from tests.recordings.test_cassette import record_big
 
 LIMIT_S = 2.0
 

@@ -13,7 +13,7 @@ import bench.cli.real
 from bench.cli import app
 from bench.serve.server import ServerProcess
 from bench.studies import fidelity, recommend
-from tests.test_serve import tiny_scenario
+from tests.serve.test_server import tiny_scenario
 
 runner = CliRunner()
 #: every run setting but the lookback (a recording has no bookmark to overlap), away from its default

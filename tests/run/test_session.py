@@ -15,7 +15,7 @@ from bench.serve.server import ServerProcess
 from bench.world.dataset import generate
 from strategies import Options
 from tests.properties.harness import Session
-from tests.test_serve import FIGURES, tiny_scenario
+from tests.serve.test_server import FIGURES, tiny_scenario
 
 DATE_DIALECT = {
     "name": "date-dialect",

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.studies.fidelity import BOUND_TARGET, FREE_TARGET, Point, alignment, relative_error
 from bench.transport.trace import TraceEntry
-from tests.test_serve import tiny_scenario
+from tests.serve.test_server import tiny_scenario
 
 
 @pytest.mark.parametrize(

@@ -296,7 +296,7 @@ def test_compare_sorts_worst_first_and_flags_missing_and_new_rows() -> None:
 
 def test_shipped_baseline_is_well_formed() -> None:
     """reports/baseline.json loads strictly and covers every shipped strategy in threads and async."""
-    shipped = gate.load_baseline(Path(__file__).parents[1] / "reports" / "baseline.json")
+    shipped = gate.load_baseline(Path(__file__).parents[2] / "reports" / "baseline.json")
     runs = shipped.runs()
     assert {r.strategy for r in runs} == set(available())
     assert {r.fanout for r in runs} == {"threads", "async"}

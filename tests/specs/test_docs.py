@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from bench.scenario.model import Scenario, shipped_scenarios
 
-DOC = (Path(__file__).parent.parent / "docs" / "scenarios.md").read_text(encoding="utf-8")
+DOC = (Path(__file__).parents[2] / "docs" / "scenarios.md").read_text(encoding="utf-8")
 
 
 def _fields(model: type[BaseModel]) -> set[str]:

@@ -19,7 +19,7 @@ from bench.scenario.model import load_scenario
 from bench.serve.server import ServerProcess, SimServer
 from strategies import ApiProfile, Options
 from strategies.profile import ProfileError, load_profile
-from tests.test_serve import TINY_TOML, tiny_scenario
+from tests.serve.test_server import TINY_TOML, tiny_scenario
 
 TOKEN = "tok-3f9a-DO-NOT-LEAK-77c1"
 TOKEN_ENV = "SYNCBENCH_TEST_TOKEN"
