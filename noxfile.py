@@ -32,6 +32,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def thorough(session: nox.Session) -> None:
-    """The property tests with many more examples (hypothesis profile `thorough`)."""
+    """The property tests and the input fuzzers with many more examples (hypothesis profile `thorough`)."""
     session.run("python", "-m", "pip", "install", "-q", "-e", ".[test]")
-    session.run("pytest", "tests/properties", *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"})
+    suites = (
+        "tests/properties",
+        "tests/specs/test_fuzz_cli.py",
+        "tests/specs/test_fuzz_scenarios.py",
+        "tests/specs/test_secret_property.py",
+    )
+    session.run("pytest", *suites, *session.posargs, env={"HYPOTHESIS_PROFILE": "thorough"})

@@ -28,6 +28,11 @@ class ClockError(RuntimeError):
     """Raised when virtual time is misused: going backwards, or every worker waits forever."""
 
 
+class _Stopped(BaseException):
+    """Unwinds a worker thread of a stopped clock (see `VirtualClock.stop`); not an `Exception`, so no
+    strategy takes it for a failed request and retries."""
+
+
 class _Task:
     """A thread the virtual scheduler knows; `wake` is released to hand it the turn."""
 
@@ -48,6 +53,8 @@ class VirtualClock:
         self._sleepers: list[tuple[float, int, _Task]] = []
         self._seq = 0
         self._tasks: dict[int, _Task] = {}
+        self._started: dict[_Task, threading.Thread] = {}  # the threads this clock started, until they end
+        self._stopped = False
 
     # -- time ---------------------------------------------------------------
     def now(self) -> float:
@@ -61,6 +68,8 @@ class VirtualClock:
     def sleep(self, seconds: float) -> None:
         if seconds < 0:
             raise ClockError(f"cannot sleep a negative time ({seconds})")
+        if self._stopped:
+            raise _Stopped
         if not self._ready and not self._sleepers:
             self._now += seconds  # nobody else can run before then: time simply passes
             return
@@ -92,11 +101,40 @@ class VirtualClock:
 
     def _switch(self, me: _Task) -> None:
         """Give up the turn (the caller is already queued somewhere) and wait for it back."""
+        if self._stopped:
+            raise _Stopped
         nxt = self._next()
         if nxt is me:
             return
-        nxt.wake.release()
+        self._hand(nxt)
         me.wake.acquire()
+        if self._stopped:
+            raise _Stopped
+
+    def _hand(self, task: _Task) -> None:
+        try:
+            task.wake.release()
+        except RuntimeError:  # already released by `stop`
+            if not self._stopped:
+                raise
+
+    def stop(self) -> None:
+        """End every thread this clock started and wait until they are gone.
+
+        An interrupt (Ctrl-C, SIGTERM) reaches the driving thread wherever the virtual schedule is,
+        perhaps while a worker holds the turn inside the store. Every worker is handed the turn at
+        once and unwinds with `_Stopped` at its next wait on the clock, so nothing the run owns (its
+        SQLite connection above all) is closed while a worker still uses it. A clock whose workers
+        all finished stops at once."""
+        self._stopped = True
+        current = threading.current_thread()
+        started = list(self._started.items())
+        for task, thread in started:
+            if thread is not current:
+                self._hand(task)
+        for _, thread in started:
+            if thread is not current and thread.ident is not None:  # one interrupted while starting never runs a step
+                thread.join()
 
     def _block(self, waiters: deque[_Task]) -> None:
         me = self._adopt_caller()
@@ -131,18 +169,23 @@ class VirtualClock:
         def run() -> None:
             task.wake.acquire()
             try:
-                target()
+                if not self._stopped:
+                    target()
+            except _Stopped:
+                pass
             finally:
-                del self._tasks[threading.get_ident()]
+                self._tasks.pop(threading.get_ident(), None)  # unregistered if stopped while starting
                 nxt: _Task | None
                 try:
-                    nxt = self._next()
+                    nxt = None if self._stopped else self._next()
                 except ClockError:
                     nxt = None
                 if nxt is not None:
-                    nxt.wake.release()
+                    self._hand(nxt)
+                del self._started[task]
 
         thread = threading.Thread(target=run, name=name, daemon=True)
+        self._started[task] = thread
         self._ready.append(task)
         thread.start()
         assert thread.ident is not None  # start() has set it

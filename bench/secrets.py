@@ -1,45 +1,53 @@
-"""Secrets: where a token comes from, and keeping it out of everything syncbench writes.
+"""Secrets: where a token comes from, and keeping it out of everything syncbench writes or prints.
 
 A token is read from a named environment variable (never from the command line, where
-other users of the machine could see it) and is never quoted in an error. What a run
-keeps is scrubbed of it: `scrub` replaces it inside result rows (they may quote URLs),
-and the `Scrubber` cleans a recording before anything is kept. vcrpy's own filters drop
-the `Authorization` and cookie headers and the credential query parameters of each
-request; the Scrubber adds what they cannot reach: the token in a response (a
-`Set-Cookie`, a next link that echoes `access_token`, the value quoted anywhere in a
-body) and in any other header or URL. Links lose the credential parameter altogether,
-as the recorded requests do, so a replay that follows a recorded link asks for a
-recorded request. Each written form of a token (as is, URL-encoded, form-encoded,
-JSON-escaped) is one function in `FORMS`.
+other users of the machine could see it) and is never quoted in an error. A token is
+first checked (`check_token`): one too short, or one that is part of the names and data
+syncbench writes, is refused, as scrubbing it would mangle them. A `Secret` finds every
+written form of a token: as is, percent-encoded (either case, `+` for a space),
+JSON-escaped, in base64 or base64url (whole, or inside longer base64 text at any byte
+alignment), and mixtures of these, with one pattern. What a run keeps is scrubbed of
+it: `scrub` cleans result rows (they may quote URLs), `redact_errors` every error line,
+and the `Scrubber` a recording before anything is kept. vcrpy's own filters drop the
+`Authorization` and cookie headers and the credential query parameters of each request;
+the Scrubber adds what they cannot reach: the token in a response (a `Set-Cookie`, a
+next link that echoes `access_token`, the value quoted anywhere in a body) and in any
+other header or URL. Links lose the credential parameter altogether, as the recorded
+requests do, so a replay that follows a recorded link asks for a recorded request.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bench.errors import HarnessError
 
 __all__ = [
-    "FORMS",
     "MIN_TOKEN",
     "REDACTED",
     "REQUEST_HEADERS",
     "SECRET_PARAMS",
     "Scrubber",
+    "Secret",
+    "base64_forms",
     "check_token",
     "read_token",
     "redact",
+    "redact_errors",
     "scrub",
     "secret_params",
 ]
 
 REDACTED = "[redacted]"
 #: a shorter token could be any short string of the data, and scrubbing it would mangle the records
-MIN_TOKEN = 6
+MIN_TOKEN = 8
 #: query parameters that carry credentials: dropped from every recorded URL and link
 SECRET_PARAMS = ("access_token", "token", "key")
 #: request headers dropped outright (vcrpy's filter_headers)
@@ -47,7 +55,15 @@ REQUEST_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key"
 #: response headers dropped outright
 _RESPONSE_HEADERS = {"set-cookie", "set-cookie2", "www-authenticate"}
 #: response headers holding URLs whose query may echo a credential
-_LINK_HEADERS = {"link", "location", "content-location"}
+_LINK_HEADERS = {"location", "content-location"}
+#: a token made only of these could be part of any number or time stamp (`2026-03-02 10:00:00.5`)
+_STAMP = re.compile(r"[0-9 :.TZ+-]*")
+#: the URLs of a `Link` header (`<URL>; rel="next"`)
+_LINK_URL = re.compile(r"<([^<>]*)>")
+#: JSON's short escapes
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: tokens in use in this process (they passed `check_token`): every error line is scrubbed of them
+_GUARDED: dict[str, Secret] = {}
 
 
 def read_token(variable: str | None) -> str | None:
@@ -60,10 +76,31 @@ def read_token(variable: str | None) -> str | None:
     return value
 
 
-def check_token(token: str | None) -> None:
-    """Refuse a token too short to scrub safely."""
-    if token is not None and len(token) < MIN_TOKEN:
+def check_token(token: str | None, words: Iterable[str] = (), *, in_header: bool = False) -> Secret | None:
+    """Refuse a token that cannot be sent, or scrubbed without mangling what syncbench writes: one too
+    short, one that could be part of a number or time stamp, or one inside `words` (route, field and
+    status names, or a served world's records). A token that passes is scrubbed from every error line."""
+    if token is None:
+        return None
+    if len(token) < MIN_TOKEN:
         raise HarnessError(f"the token is shorter than {MIN_TOKEN} characters: scrubbing it would mangle the data")
+    if not token.isprintable():
+        raise HarnessError("the token holds unprintable characters: it cannot be sent or scrubbed safely")
+    if in_header and not token.isascii():
+        raise HarnessError("the token holds non-ASCII characters, which an Authorization header cannot carry")
+    if _STAMP.fullmatch(token):
+        raise HarnessError("the token is only digits and time-stamp characters: scrubbing it would mangle the data")
+    if any(token in word for word in words):
+        raise HarnessError("the token occurs in the names or data syncbench writes: scrubbing it would mangle them")
+    secret = _GUARDED[token] = _secret(token)  # remembered: `redact_errors` scrubs it from any error line
+    return secret
+
+
+def redact_errors(text: str) -> str:
+    """An error line scrubbed of every token in use (the error policy prints only this)."""
+    for secret in _GUARDED.values():
+        text = secret.redact(text)
+    return text
 
 
 def secret_params(auth_param: str) -> tuple[str, ...]:
@@ -71,42 +108,69 @@ def secret_params(auth_param: str) -> tuple[str, ...]:
     return tuple(sorted({*SECRET_PARAMS, auth_param}))
 
 
-def as_is(token: str) -> str:
-    return token
+def base64_forms(token: str) -> set[str]:
+    """The token's bytes in base64 and base64url: whole (padded or not), and the part that stays the
+    same inside any longer base64 text, at each of the three byte alignments."""
+    data = token.encode()
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(data).decode()
+        forms |= {whole, whole.rstrip("=")}
+        for offset in range(3):
+            text = encode(bytes(offset) + data).decode()
+            forms.add(text[-(-8 * offset // 6) : 8 * (offset + len(data)) // 6])
+    return forms - {""}
 
 
-def url_encoded(token: str) -> str:
-    """As a URL path or query carries it (`%2B` for `+`)."""
-    return quote(token, safe="")
+def _spellings(char: str) -> list[str]:
+    """Each way `char` can be written in a URL or a JSON string, as regex alternatives."""
+    hexed = "".join(f"%{b:02x}" for b in char.encode())
+    units = char.encode("utf-16-be")
+    escaped = "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+    ways = [re.escape(char), f"(?i:{re.escape(hexed)})", f"(?i:{re.escape(escaped)})"]
+    if char in _JSON_SHORT:
+        ways.append(re.escape(_JSON_SHORT[char]))
+    if char == " ":
+        ways.append(re.escape("+"))
+    return ways
 
 
-def form_encoded(token: str) -> str:
-    """As a form body or a query built by `urlencode` carries it (`+` for a space)."""
-    return quote_plus(token)
+def _pattern(text: str) -> str:
+    return "".join(f"(?:{'|'.join(_spellings(c))})" for c in text)
 
 
-def json_escaped(token: str) -> str:
-    """As a JSON string holds it (a backslash before `"` and `\\`)."""
-    return json.dumps(token)[1:-1]
+class Secret:
+    """One token and every written form of it (raw; percent-encoded in either case, `+` for a space;
+    JSON-escaped, `\\/` and `\\uXXXX` included; base64 and base64url), found by one pattern."""
+
+    def __init__(self, token: str) -> None:
+        literals = sorted({token} | base64_forms(token), key=lambda f: (-len(f), f))  # longest first
+        self.pattern = re.compile("|".join(_pattern(f) for f in literals))
+
+    def redact(self, text: str) -> str:
+        return self.pattern.sub(REDACTED, text)
+
+    def found(self, text: str) -> bool:
+        return self.pattern.search(text) is not None
 
 
-#: every form a token is looked for in, one function each
-FORMS: tuple[Callable[[str], str], ...] = (as_is, url_encoded, form_encoded, json_escaped)
+@functools.lru_cache(maxsize=16)
+def _secret(token: str) -> Secret:
+    return Secret(token)
 
 
-def redact(text: str, forms: Sequence[str]) -> str:
-    """`text` with each of `forms` replaced by REDACTED, in the order given."""
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    return text
+def redact(text: str, secret: Secret | None) -> str:
+    """`text` with every form of the token replaced by REDACTED."""
+    return secret.redact(text) if secret is not None else text
 
 
 def scrub(value: Any, secret: str | None) -> Any:
-    """`value` with every occurrence of `secret` (as is) in its strings replaced: rows may quote URLs."""
+    """`value` with every form of `secret` in its strings replaced: rows may quote URLs."""
     if not secret:
         return value
+    found = _secret(secret)
     if isinstance(value, str):
-        return redact(value, (secret,))
+        return found.redact(value)
     if isinstance(value, dict):
         return {scrub(k, secret): scrub(v, secret) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -119,11 +183,14 @@ class Scrubber:
 
     def __init__(self, token: str | None, params: Iterable[str]) -> None:
         self.params = {p.lower() for p in params}
-        forms = {form(token) for form in FORMS} - {""} if token else set()
-        self.forms = sorted(forms, key=lambda f: (-len(f), f))  # longest first: no partial leftovers
+        self.secret = _secret(token) if token else None
 
     def text(self, value: str) -> str:
-        return redact(value, self.forms)
+        return redact(value, self.secret)
+
+    def links(self, value: str) -> str:
+        """A `Link` header: each `<URL>` cleaned as a link, the rest (`; rel="next"`) kept as it is."""
+        return self.text(_LINK_URL.sub(lambda m: f"<{self.link(m.group(1))}>", value))
 
     def link(self, value: str) -> str:
         """A URL (absolute or relative) without credential parameters or userinfo; other text unchanged."""
@@ -144,7 +211,7 @@ class Scrubber:
         """vcrpy's before_record_request: the URI, the remaining headers and the body."""
         request.uri = self.link(request.uri)
         request.headers = {k: self.text(str(v)) for k, v in request.headers.items()}
-        if isinstance(request.body, bytes) and self.forms:
+        if isinstance(request.body, bytes) and self.secret is not None:
             request.body = self.text(request.body.decode("utf-8", "replace")).encode()
         return request
 
@@ -155,7 +222,7 @@ class Scrubber:
             low = name.lower()
             if low in _RESPONSE_HEADERS:
                 continue
-            clean = self.link if low in _LINK_HEADERS else self.text
+            clean = self.links if low == "link" else self.link if low in _LINK_HEADERS else self.text
             headers[name] = [clean(str(v)) for v in values]
         if any(name.lower() == "content-encoding" for name in headers):
             raise HarnessError("a response came back compressed in a way the recorder cannot read; cannot scrub it")
@@ -194,5 +261,5 @@ class Scrubber:
 
     def check(self, text: str, what: str) -> None:
         """Refuse to write `text` if any form of the token is still in it (a last line of defence)."""
-        if any(form in text for form in self.forms):
+        if self.secret is not None and self.secret.found(text):
             raise HarnessError(f"the token is still in the {what} after scrubbing; nothing was written")

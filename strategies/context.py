@@ -45,6 +45,7 @@ class Options:
     throttle: float | None = None  # requests per second, client side
     adaptive: bool = False  # adjust concurrency from the answers, starting at `workers`
     max_retries: int = 5
+    max_pages: int = 10_000  # of any one listing: a listing that never ends fails instead
     lookback_s: float = 0.0
     write_mode: WriteMode = "bulk"
     chunk_size: int = 500

@@ -3,6 +3,9 @@
 Every driver sends calls through httpx, paces them with the optional throttle,
 retries throttling and server errors through the shared policy, and sleeps only
 through the context's clock (or the running event loop, whose time is the clock's).
+A request throttled again on a retry, with no wait told (a bare 429, a usage 400/403),
+holds every worker of the sync for its backoff, not only itself: otherwise the other
+workers keep the quota spent and it loses every draw until its budget runs out.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import httpx
 from strategies.adaptive import AdaptiveLimit
 from strategies.context import SyncContext
 from strategies.effects import Call, Effect, FanOut, SyncFailed, SyncGen, Write
-from strategies.retry import RETRYABLE_STATUS, RetryPolicy, is_throttled
+from strategies.retry import RetryPolicy, is_throttled, retry_after_s, retryable
 from strategies.throttle import Throttle
 
 __all__ = ["FANOUTS", "DriverStats", "Outcome", "run_async", "run_sequential", "run_threads"]
@@ -48,6 +51,7 @@ class _Base:
         self.throttle = Throttle(ctx.options.throttle) if ctx.options.throttle else None
         opts = ctx.options
         self.adaptive = AdaptiveLimit(opts.workers, ADAPTIVE_CEILING) if opts.adaptive else None
+        self._hold_until = 0.0
 
     def _request(
         self, client: httpx.Client | httpx.AsyncClient, call: Call, worker: str, attempt: int
@@ -57,17 +61,29 @@ class _Base:
         return client.build_request(call.method, url, params=params, extensions={"syncbench": info})
 
     def _outcome(
-        self, call: Call, attempt: int, response: httpx.Response | None, error: Exception | None
+        self, call: Call, attempt: int, response: httpx.Response | None, error: Exception | None, elapsed: float
     ) -> httpx.Response | float:
-        """The final response, or the seconds to wait before the next attempt."""
-        if response is not None and not (is_throttled(response) or response.status_code in RETRYABLE_STATUS):
+        """The final response, or the seconds to wait before the next attempt (`elapsed`: since the first began)."""
+        if response is not None and not retryable(response):
             return response
-        wait = self.policy.wait_for(attempt, response, self.ctx.rng)
-        if wait is None:
-            what = f"HTTP {response.status_code}" if response is not None else type(error).__name__
-            raise SyncFailed(f"{call.method} {call.path}: gave up after {attempt} attempts ({what})", response)
+        wait = self.policy.decide(attempt, response, self.ctx.rng, elapsed)
+        if isinstance(wait, str):
+            if response is None:
+                what = type(error).__name__
+            else:
+                what = "malformed JSON" if response.status_code == 200 else f"HTTP {response.status_code}"
+            raise SyncFailed(f"{call.method} {call.path}: gave up after {attempt} attempts ({what}), {wait}", response)
         self.stats.retries += 1
+        if attempt > 1 and response is not None and is_throttled(response) and retry_after_s(response) is None:
+            # throttled again, and not told how long: every worker backs off, so this request gets its turn
+            self._hold_until = max(self._hold_until, self.ctx.clock.now() + wait)
         return wait
+
+    def _hold(self) -> float:
+        """Seconds every worker still waits after a retry was throttled with no wait told (0 below a
+        nanosecond, which a sleep could not advance the clock past)."""
+        left = self._hold_until - self.ctx.clock.now()
+        return left if left > 1e-9 else 0.0
 
     def _pace(self) -> float:
         return self.throttle.reserve(self.ctx.clock.now()) if self.throttle else 0.0
@@ -185,7 +201,10 @@ class _SyncDriver(_Base):
 
     def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
         clock = self.ctx.clock
+        first = clock.now()
         for attempt in count(1):
+            while wait := self._hold():
+                clock.sleep(wait)
             while wait := self._held_back():
                 clock.sleep(wait)
             if wait := self._pace():
@@ -197,7 +216,7 @@ class _SyncDriver(_Base):
             except httpx.TransportError as exc:
                 error = exc
             self._answered(response)
-            outcome = self._outcome(call, attempt, response, error)
+            outcome = self._outcome(call, attempt, response, error, clock.now() - first)
             if isinstance(outcome, httpx.Response):
                 return outcome, clock.now() - start
             clock.sleep(outcome)
@@ -255,7 +274,10 @@ class _AsyncDriver(_Base):
 
     async def call(self, call: Call, worker: str) -> tuple[httpx.Response, float]:
         clock = self.ctx.clock
+        first = clock.now()
         for attempt in count(1):
+            while wait := self._hold():
+                await asyncio.sleep(wait)
             while wait := self._held_back():
                 await asyncio.sleep(wait)
             if wait := self._pace():
@@ -267,7 +289,7 @@ class _AsyncDriver(_Base):
             except httpx.TransportError as exc:
                 error = exc
             self._answered(response)
-            outcome = self._outcome(call, attempt, response, error)
+            outcome = self._outcome(call, attempt, response, error, clock.now() - first)
             if isinstance(outcome, httpx.Response):
                 return outcome, clock.now() - start
             await asyncio.sleep(outcome)

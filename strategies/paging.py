@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strategies.context import SyncContext
-from strategies.effects import Call, SyncGen
+from strategies.effects import Call, SyncFailed, SyncGen
 
 __all__ = ["paginate"]
 
@@ -32,6 +32,10 @@ def paginate(
     passed to `each` once; keyset paging ends when the anchor would not move.
     `stop_after(page)` ends paging early; `each(page)` runs a step on every page as
     it arrives (for example, one bulk write per page).
+
+    A listing that would never end fails with SyncFailed naming it: when the next request
+    (path plus offset, afterId or cursor) was already sent and no new record came since,
+    as when a server's next link points back at itself, and after `Options.max_pages` pages.
     """
     profile, size = ctx.profile, ctx.page_size
     base = {**(params or {}), profile.limit_param: size}
@@ -41,7 +45,9 @@ def paginate(
         path,
         base if profile.pagination != "offset" else {**base, profile.offset_param: 0},
     )
+    sent: set[tuple[str, str, int]] = set()
     while True:
+        _check(ctx, path, request, len(records), sent)
         response = yield Call("GET", request[0], request[1], phase)
         body = profile.body(response)
         page: Page = body[profile.result_field]
@@ -72,3 +78,24 @@ def paginate(
             if isinstance(count, int) and offset >= count:
                 return records
             request = (path, {**base, profile.offset_param: offset})
+
+
+def _check(
+    ctx: SyncContext,
+    path: str,
+    request: tuple[str, dict[str, Any]],
+    known: int,
+    sent: set[tuple[str, str, int]],
+) -> None:
+    """Refuse the listing's next request when it repeats one already sent with nothing learned since
+    (`known`: records read so far), or exceeds the page budget. A request sent again after new records
+    arrived is progress: a keyset anchor that moved mid-listing brings the reader back to an afterId."""
+    key = (request[0], repr(sorted((str(k), str(v)) for k, v in request[1].items())), known)
+    if key in sent:
+        profile = ctx.profile
+        where = {k: v for k, v in request[1].items() if k in (profile.offset_param, profile.after_param)}
+        what = ", ".join(f"{k}={v}" for k, v in where.items()) or "the next link"
+        raise SyncFailed(f"GET {path}: paging would send the same request twice ({what}); stopped")
+    if len(sent) >= ctx.options.max_pages:
+        raise SyncFailed(f"GET {path}: paging stopped after {ctx.options.max_pages} pages (max_pages)")
+    sent.add(key)

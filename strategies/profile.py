@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 
 from strategies.effects import SyncFailed
+from strategies.retry import decoded
 
 __all__ = ["ENDPOINTS", "ApiProfile", "ProfileError", "load_profile", "parse_server_date"]
 
@@ -123,16 +124,17 @@ class ApiProfile:
         if response.status_code != 200:
             raise SyncFailed(f"{_where(response)} answered HTTP {response.status_code}", response)
         try:
-            body = response.json()
+            body = decoded(response)
         except ValueError:
             raise SyncFailed(f"{_where(response)} answered malformed JSON", response) from None
         if not isinstance(body, dict) or not isinstance(body.get(self.result_field), list):
             raise SyncFailed(f"{_where(response)} answered no `{self.result_field}` list", response)
         if self.fields:
             ours = {theirs: mine for mine, theirs in self.fields.items()}
-            body[self.result_field] = [
+            renamed = [
                 {ours.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r for r in body[self.result_field]
             ]
+            body = {**body, self.result_field: renamed}  # a new envelope: the parsed body is shared
         return body
 
     def next_link(self, body: dict[str, Any]) -> str | None:

@@ -1,8 +1,18 @@
 """Retry of throttled and failed requests: a pure backoff formula and a policy that reads responses.
 
-Shaped like stamina (keyword-only settings, the backoff as a pure function, a hook
-that may supply the wait itself, as `Retry-After` does), but it only computes the
-wait: the driver sleeps through the clock, so virtual time stays deterministic.
+Shaped like stamina's model (keyword-only settings `attempts`, `timeout`, `wait_initial`,
+`wait_max`, `wait_jitter`, `wait_exp_base`; a hook that may supply the wait itself, as
+`Retry-After` does), but it only computes the wait: the driver sleeps through the clock,
+so virtual time stays deterministic.
+
+The wait before retry n is `min(wait_max, wait_initial * wait_exp_base**(n-1) + U(0,
+wait_jitter))`: jitter never pushes it past `wait_max`. A wait the server tells is kept
+(never shortened), with jitter added while that stays inside `wait_max`. Two budgets
+bound a request, whichever runs out first: `attempts` in all, and `timeout` seconds from
+the first attempt's start (a retry whose wait would end past it is not made). Retried:
+throttling, HTTP 500/502/503/504, transport errors, and a 200 whose body is not JSON
+(GETs are idempotent, so a cut answer is asked again). When a retry is throttled again
+with no wait told, the drivers hold every worker for its backoff (strategies/drivers.py).
 
 Throttling is recognised in every common dialect: HTTP 429 (with `Retry-After` in
 seconds or as a date, `X-RateLimit-*`, the IETF `RateLimit` fields, or nothing), and
@@ -24,7 +34,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["RetryPolicy", "backoff", "is_throttled", "quota_nearly_spent", "retry_after_s"]
+__all__ = ["RetryPolicy", "backoff", "decoded", "is_throttled", "quota_nearly_spent", "retry_after_s", "retryable"]
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 #: Graph-API style error codes meaning "rate limited": application, user, page, custom limit
@@ -40,8 +50,8 @@ _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*"?(-?\d+(?:\.\d+)?)"?')
 
 
 def backoff(attempt: int, *, wait_initial: float, wait_max: float, wait_exp_base: float, jitter: float) -> float:
-    """Wait before retry number `attempt` (1-based), before jitter: initial * base**(attempt-1), capped."""
-    return min(wait_max, wait_initial * wait_exp_base ** (attempt - 1)) + jitter
+    """Wait before retry number `attempt` (1-based): initial * base**(attempt-1) plus jitter, capped at wait_max."""
+    return min(wait_max, wait_initial * wait_exp_base ** (attempt - 1) + jitter)
 
 
 # -- parsing helpers ---------------------------------------------------------------
@@ -63,6 +73,33 @@ def _json_body(response: httpx.Response) -> Any:
         return json.loads(response.content)
     except (httpx.ResponseNotRead, ValueError, UnicodeDecodeError):
         return None
+
+
+_MALFORMED = object()
+_DECODED = "syncbench.json"
+
+
+def decoded(response: httpx.Response) -> Any:
+    """The response's JSON body, parsed once (the retry check and the strategy both read it);
+    raises ValueError when the body is not JSON."""
+    body = response.extensions.get(_DECODED)
+    if body is None:
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            body = _MALFORMED
+        response.extensions[_DECODED] = body
+    if body is _MALFORMED:
+        raise ValueError("malformed JSON")
+    return body
+
+
+def _malformed(response: httpx.Response) -> bool:
+    try:
+        decoded(response)
+    except ValueError:
+        return True
+    return False
 
 
 def _usage_percents(response: httpx.Response) -> list[float]:
@@ -181,6 +218,15 @@ def retry_after_s(response: httpx.Response) -> float | None:
     return None
 
 
+def retryable(response: httpx.Response | None) -> bool:
+    """Whether asking again may help: no answer at all, throttling, a retryable server error,
+    or a 200 whose body is not JSON."""
+    if response is None:
+        return True
+    status = response.status_code
+    return status in RETRYABLE_STATUS or is_throttled(response) or (status == 200 and _malformed(response))
+
+
 def quota_nearly_spent(response: httpx.Response, threshold: float = 0.9) -> bool:
     """Whether the response shows at least `threshold` of the quota used (or is itself throttling).
 
@@ -202,29 +248,42 @@ def quota_nearly_spent(response: httpx.Response, threshold: float = 0.9) -> bool
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
+    """How often and how long a request is retried (the module docstring has the formula)."""
+
     attempts: int = 6
+    timeout: float = 300.0  # seconds from the first attempt's start
     wait_initial: float = 0.5
     wait_max: float = 30.0
     wait_exp_base: float = 2.0
     wait_jitter: float = 0.25
 
-    def wait_for(self, attempt: int, response: httpx.Response | None, rng: random.Random) -> float | None:
-        """Seconds to wait before trying again after `attempt`, or None to stop retrying.
-
-        `response` is None when the request failed at the transport level.
-        """
+    def decide(self, attempt: int, response: httpx.Response | None, rng: random.Random, elapsed: float) -> float | str:
+        """Seconds to wait before trying again after `attempt` (`elapsed` seconds after the first
+        began), or the budget that ran out. `response` is None after a transport error; the
+        caller retries only what `retryable` admits."""
         if attempt >= self.attempts:
-            return None
-        if response is not None and not (is_throttled(response) or response.status_code in RETRYABLE_STATUS):
-            return None
+            return f"out of attempts ({self.attempts})"
         jitter = rng.uniform(0, self.wait_jitter)
         told = retry_after_s(response) if response is not None else None
         if told is not None:
-            return told + jitter
-        return backoff(
-            attempt,
-            wait_initial=self.wait_initial,
-            wait_max=self.wait_max,
-            wait_exp_base=self.wait_exp_base,
-            jitter=jitter,
-        )
+            wait = max(told, min(self.wait_max, told + jitter))
+        else:
+            wait = backoff(
+                attempt,
+                wait_initial=self.wait_initial,
+                wait_max=self.wait_max,
+                wait_exp_base=self.wait_exp_base,
+                jitter=jitter,
+            )
+        if elapsed + wait > self.timeout:
+            return f"out of time (retry timeout {self.timeout:g} s)"
+        return wait
+
+    def wait_for(
+        self, attempt: int, response: httpx.Response | None, rng: random.Random, elapsed: float = 0.0
+    ) -> float | None:
+        """Seconds to wait before trying again after `attempt`, or None to stop retrying."""
+        if not retryable(response):
+            return None
+        wait = self.decide(attempt, response, rng, elapsed)
+        return None if isinstance(wait, str) else wait

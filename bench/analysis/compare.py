@@ -446,10 +446,11 @@ def explain_differences(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """For each pair of strategies at the same settings: which conversations one has and the other lacks, and why.
 
     Rows carry missed ids with reasons but only a count of over-fetched conversations, so misses are
-    listed by id and over-fetch by count; fetches the row cannot classify are said to be so.
+    listed by id and over-fetch by count; fetches the row cannot classify are said to be so. Rows
+    without ground truth (a real API: coverage null) have nothing to compare and are left out.
     """
     out: list[dict[str, Any]] = []
-    for group in _by_settings(rows).values():
+    for group in _by_settings(r for r in rows if r.get("coverage") is not None).values():
         for a, b in combinations(group, 2):
             if a["strategy"] != b["strategy"]:
                 out.append(_pair(a, b, settings_label(a) + _seed_sync_suffix(a, rows)))

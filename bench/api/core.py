@@ -11,6 +11,7 @@ import base64
 import bisect
 import heapq
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,25 @@ def _request_key(path: str, query: tuple[tuple[str, str], ...]) -> str:
 
 class _BadRequest(Exception):
     pass
+
+
+def _position(cursor: str) -> tuple[float, ...]:
+    """The listing position a cursor this API issued holds: base64 of a JSON list of two finite numbers
+    (the sort key of the last record read). Anything else is forged or damaged: a 400, never a restart."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, RecursionError):
+        raise _BadRequest("cursor is not valid") from None
+    if not (
+        isinstance(position, list)
+        and len(position) == 2
+        and all(
+            (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v))
+            for v in position
+        )
+    ):
+        raise _BadRequest("cursor is not valid")
+    return tuple(position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +316,7 @@ class SimulatedAPI:
             return items[start : start + take], {"count": len(items), "limit": limit}
         start = 0
         if "cursor" in query:
-            try:
-                position = tuple(json.loads(base64.urlsafe_b64decode(query["cursor"].encode())))
-            except (ValueError, TypeError):
-                raise _BadRequest("cursor is not valid") from None
-            start = bisect.bisect_right(items, position, key=key)
+            start = bisect.bisect_right(items, _position(query["cursor"]), key=key)
         take = limit - 1 if short and (start // limit) % 2 == 1 else limit
         page = items[start : start + take]
         more = start + take < len(items)

@@ -2,13 +2,17 @@
 
 Exit codes (docs/design.md, Contracts): 0 success; 1 a failed sync, or a gate or check
 that found a regression or loss (the commands exit 1 themselves); 2 bad input or a
-harness error, in one line on stderr (a traceback only with --debug); 130 interrupted.
+harness error, in one line on stderr (a traceback only with --debug); 130 interrupted
+(Ctrl-C or SIGTERM).
 Command modules register on `app`; nothing here knows a command.
 """
 
 from __future__ import annotations
 
+import re
+import signal
 import sys
+import threading
 import traceback
 from typing import Annotated, Any, NoReturn
 
@@ -17,6 +21,7 @@ from typer.core import TyperGroup
 
 from bench.errors import HarnessError
 from bench.scenario.model import ScenarioError
+from bench.secrets import redact_errors
 from strategies import UnknownStrategy
 
 __all__ = ["app"]
@@ -29,11 +34,30 @@ _UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "
 BAD_INPUT = (HarnessError, ScenarioError, UnknownStrategy, ValueError, OSError)
 
 _debug = False
+#: a quoted value in an error beyond its first 60 characters
+_LONG_QUOTED = re.compile(r"""(['"])((?:(?!\1).){60})(?:(?!\1).)+\1""")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"syncbench: error: {message}", err=True)
+    typer.echo(f"syncbench: error: {_short(redact_errors(message))}", err=True)
     sys.exit(code)
+
+
+def _short(message: str) -> str:
+    """An error is one short line: a long quoted value (a pasted file, a runaway list) keeps its start."""
+    return _LONG_QUOTED.sub(lambda m: f"{m[1]}{m[2]}...{m[1]}", message)
+
+
+def _empty_value(args: list[str]) -> str | None:
+    """The option given an empty value (`--out=` or `--out ''`), or "an argument": no option of syncbench
+    means anything by an empty value, and a path would silently become the current folder."""
+    for index, arg in enumerate(args):
+        if arg.startswith("--") and "=" in arg and not arg.split("=", 1)[1].strip():
+            return arg.split("=", 1)[0]
+        if not arg.strip():
+            before = args[index - 1] if index else ""
+            return before if before.startswith("-") and "=" not in before else "an argument"
+    return None
 
 
 class _Group(TyperGroup):
@@ -48,6 +72,10 @@ class _Group(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        empty = _empty_value(sys.argv[1:] if args is None else list(args))
+        if empty is not None:
+            _fail(f"{empty} is empty; give it a value")
+        held = _sigterm_as_interrupt()
         try:
             code = super().main(
                 args=args,
@@ -75,9 +103,23 @@ class _Group(TyperGroup):
             if _debug:
                 traceback.print_exc()
             _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
+        finally:
+            if held is not None:
+                signal.signal(signal.SIGTERM, held)
         if code == 130:  # typer turns Ctrl-C into exit code 130 without a word
             _fail("interrupted; finished runs are kept (finish a sweep with --resume DIR)", 130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM stops a command as Ctrl-C does (exit 130, finished runs kept); returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set a handler (and receives signals)
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 app = typer.Typer(

@@ -6,7 +6,6 @@ nothing behind; files are written atomically.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from bench.cli.options import (
     ChunkSizeOpt,
     FanoutOpt,
     ForceOpt,
+    MaxPagesOpt,
     MaxRetriesOpt,
     PageSizeOpt,
     ProfileOpt,
@@ -32,6 +32,7 @@ from bench.cli.options import (
     WriteModeOpt,
     run_options,
 )
+from bench.cli.output import check_writable
 from bench.errors import HarnessError
 from bench.recordings.cassette import load_cassette
 from bench.recordings.importer import import_cassette
@@ -47,17 +48,9 @@ def _new_file(path: Path, *, force: bool, suffix: str | None = None) -> None:
     """Refuse an --out that is a folder, sits under a file, is not writable, or exists (without --force)."""
     if suffix is not None and path.suffix != suffix:
         raise HarnessError(f"--out {path} must end in {suffix}")
-    if path.is_dir():
-        raise HarnessError(f"--out {path} is a folder; give a file name")
-    if path.exists() and not force:
+    if path.exists() and not path.is_dir() and not force:
         raise HarnessError(f"--out {path} exists; pass --force to overwrite it")
-    parent = path.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise HarnessError(f"--out {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK):
-        raise HarnessError(f"--out {path}: {parent} is not writable")
+    check_writable(path, "--out")
 
 
 @app.command("record")
@@ -74,6 +67,7 @@ def record_command(
     throttle: ThrottleOpt = DEFAULTS.throttle,
     adaptive: AdaptiveOpt = DEFAULTS.adaptive,
     max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
     profile: ProfileOpt = None,
     token_env: TokenEnvOpt = None,
     force: ForceOpt = False,
@@ -92,6 +86,7 @@ def record_command(
         throttle=throttle,
         adaptive=adaptive,
         max_retries=max_retries,
+        max_pages=max_pages,
     )
     spec = RunSpec(Scenario(name="remote"), strategy, fanout, opts)
     token = read_token(token_env)

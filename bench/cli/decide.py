@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bench.cli.application import app
 from bench.cli.options import (
+    DEFAULT_MAX_MIB,
     DEFAULTS,
     AccountWorkersOpt,
     AdaptiveOpt,
@@ -26,7 +27,9 @@ from bench.cli.options import (
     ForceOpt,
     JobsOpt,
     LookbackOpt,
+    MaxPagesOpt,
     MaxRetriesOpt,
+    MaxWorldOpt,
     PageSizeOpt,
     ScenarioOpt,
     SeedOpt,
@@ -36,6 +39,7 @@ from bench.cli.options import (
     WriteModeOpt,
     run_options,
     worker_counts,
+    world_limit,
 )
 from bench.errors import HarnessError
 from bench.render import gate as gate_report
@@ -86,6 +90,8 @@ def recommend_command(
     adaptive: AdaptiveOpt = DEFAULTS.adaptive,
     max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
     lookback: LookbackOpt = DEFAULTS.lookback_s,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     as_json: Annotated[bool, typer.Option("--json", help="Print the recommendation as JSON.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write recommend.json and recommend.png here.")] = None,
     force: ForceOpt = False,
@@ -99,7 +105,9 @@ def recommend_command(
     resolve([strategy])
     counts = worker_counts(workers)
     share, cap = rec.parse_share(margin, "margin"), rec.parse_share(max_throttled, "max-throttled")
-    load_scenario(scenario, seed)  # a bad scenario is refused before --out is touched
+    if cap > 1:
+        raise HarnessError(f"--max-throttled is a share of the calls: at most 100%, not {max_throttled!r}")
+    world_limit(max_world_mib, load_scenario(scenario, seed))  # a bad scenario is refused before --out is touched
     if out is not None:
         prepare_out(out, force=force)
     opts = run_options(
@@ -111,6 +119,7 @@ def recommend_command(
         adaptive=adaptive,
         max_retries=max_retries,
         lookback=lookback,
+        max_pages=max_pages,
     )
     rows, world = rec.measure_points(scenario, strategy, fanout, counts, opts, seed, jobs or default_jobs())
     result = rec.recommend(

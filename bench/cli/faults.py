@@ -19,15 +19,20 @@ from rich.console import Console
 import bench
 from bench.cli.application import app
 from bench.cli.options import (
+    DEFAULT_MAX_MIB,
+    DEFAULTS,
     FanoutOpt,
     ForceOpt,
     JobsOpt,
+    MaxPagesOpt,
     MaxRetriesOpt,
+    MaxWorldOpt,
     ScenarioOpt,
     SeedOpt,
     StrategiesOpt,
     WorkersOpt,
     strategy_names,
+    world_limit,
 )
 from bench.errors import HarnessError
 from bench.render import faults as report
@@ -86,6 +91,8 @@ def faults_command(
     workers: WorkersOpt = 10,
     seed: SeedOpt = None,
     max_retries: MaxRetriesOpt = 5,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     only: Annotated[str, typer.Option("--faults", help="Comma list of faults, or all.")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print faults.json's document instead of the table.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write faults.json and faults.md here.")] = None,
@@ -94,13 +101,21 @@ def faults_command(
 ) -> None:
     """Run every strategy under every fault: did it survive, lose anything, and say so?"""
     world = load_scenario(scenario, seed)
+    world_limit(max_world_mib, world)
     names = strategy_names(strategies)
     cases = _select(only, cases_for(world))
     if out is not None:
         prepare_out(out, force=force)
     began = time.perf_counter()
     matrix = run_matrix(
-        world, names, cases, fanout=fanout, workers=workers, max_retries=max_retries, jobs=jobs or default_jobs()
+        world,
+        names,
+        cases,
+        fanout=fanout,
+        workers=workers,
+        max_retries=max_retries,
+        max_pages=max_pages,
+        jobs=jobs or default_jobs(),
     )
     if out is not None:
         atomic_write(out / "faults.json", json_text(document(matrix)))

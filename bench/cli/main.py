@@ -6,6 +6,7 @@ lives in bench.cli.application, the shared options in bench.cli.options.
 
 from __future__ import annotations
 
+import sys
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from bench.cli.application import app
 from bench.cli.options import (
+    DEFAULT_MAX_MIB,
     DEFAULTS,
     AccountWorkersOpt,
     AdaptiveOpt,
@@ -27,7 +29,9 @@ from bench.cli.options import (
     ForceOpt,
     JobsOpt,
     LookbackOpt,
+    MaxPagesOpt,
     MaxRetriesOpt,
+    MaxWorldOpt,
     MaybeScenarioOpt,
     PageSizeOpt,
     ProfileOpt,
@@ -41,17 +45,27 @@ from bench.cli.options import (
     WorkersListOpt,
     WorkersOpt,
     WriteModeOpt,
+    given,
     run_options,
     strategy_names,
     worker_counts,
+    world_limit,
 )
-from bench.cli.output import report_run, row_table, write_results
+from bench.cli.output import check_writable, report_run, row_table, write_results
 from bench.cli.replay import replay_cassette
 from bench.cli.sockets import run_over_sockets
 from bench.errors import HarnessError
-from bench.results.files import host_figures, prepare_out
+from bench.results.files import host_figures, prepare_out, remove_leftovers
 from bench.run.runner import RunSpec, run
-from bench.run.sweep import SweepPlan, default_jobs, discard_runs, execute, load_manifest, parse_list
+from bench.run.sweep import (
+    SweepPlan,
+    default_jobs,
+    discard_runs,
+    execute,
+    load_manifest,
+    parse_list,
+    scenario_reference,
+)
 from bench.scenario.model import load_scenario, scenario_hash, shipped_scenarios
 from strategies import available, resolve
 
@@ -68,11 +82,15 @@ class ClockKind(StrEnum):
     real = "real"
 
 
+#: what `sweep --resume` takes beside it: how to run, not what (that is the manifest's)
+RESUME_TAKES = ("resume", "jobs", "executor", "scheduler", "max_world_mib")
+
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write results.json, results.csv, host.json here.")]
 
 
 @app.command("run")
 def run_command(
+    ctx: typer.Context,
     scenario: MaybeScenarioOpt = None,
     strategy: StrategyOpt = "client-filter",
     fanout: FanoutOpt = "sequential",
@@ -86,6 +104,8 @@ def run_command(
     adaptive: AdaptiveOpt = DEFAULTS.adaptive,
     max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
     lookback: LookbackOpt = DEFAULTS.lookback_s,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     as_json: Annotated[bool, typer.Option("--json", help="Print {results, host} as JSON.")] = False,
     out: OutOpt = None,
     force: ForceOpt = False,
@@ -106,6 +126,8 @@ def run_command(
     unless named (the server's world), and coverage is then unknown.
     """
     resolve([strategy])
+    if trace is not None:
+        check_writable(trace, "--trace")  # before the run: a path it cannot write would lose the run
     opts = run_options(
         workers=workers,
         account_workers=account_workers,
@@ -116,12 +138,18 @@ def run_command(
         adaptive=adaptive,
         max_retries=max_retries,
         lookback=lookback,
+        max_pages=max_pages,
     )
     if cassette is not None:
         if any(v is not None for v in (scenario, seed, base_url, profile, token_env)) or clock is not ClockKind.virtual:
             raise HarnessError("--cassette replays a recording: it takes no --scenario, --seed or real-API options")
+        if given(ctx, "max_world_mib"):
+            raise HarnessError(
+                "--cassette replays a recording, whose world is its records: it takes no --max-world-mib"
+            )
         return replay_cassette(cassette, strategy, fanout, opts, as_json=as_json, out=out, force=force, trace=trace)
     if base_url is not None or clock is not ClockKind.virtual or profile is not None or token_env is not None:
+        world_limit(max_world_mib)  # the world of --scenario is built, and checked, before the first request
         if out is not None:
             prepare_out(out, force=force)
         return run_over_sockets(
@@ -138,7 +166,8 @@ def run_command(
             out=out,
             trace=trace,
         )
-    world = load_scenario(scenario or "pms-1000", seed)
+    world = load_scenario("pms-1000" if scenario is None else scenario, seed)
+    world_limit(max_world_mib, world)
     spec = RunSpec(world, strategy, fanout, opts)  # refuses bad worker counts before --out is touched
     if out is not None:
         prepare_out(out, force=force)
@@ -153,6 +182,7 @@ def run_command(
 
 @app.command("sweep")
 def sweep_command(
+    ctx: typer.Context,
     scenario: ScenarioOpt = "pms-1000",
     strategies: StrategiesOpt = "all",
     fanouts: FanoutsOpt = "threads,async",
@@ -166,6 +196,8 @@ def sweep_command(
     adaptive: AdaptiveOpt = DEFAULTS.adaptive,
     max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
     lookback: LookbackOpt = DEFAULTS.lookback_s,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     out: OutOpt = None,
     force: ForceOpt = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted sweep in this folder.")] = None,
@@ -179,8 +211,15 @@ def sweep_command(
 ) -> None:
     """Run every strategy x fan-out x worker count x seed; write results, reports and plots."""
     if resume is not None:
+        fixed = given(ctx, but=RESUME_TAKES)
+        if fixed:
+            raise HarnessError(
+                f"--resume takes the sweep's settings from its manifest; drop {', '.join(fixed)}"
+                " (only --jobs, --executor, --scheduler and --max-world-mib go with it)"
+            )
         out = resume
         plan = load_manifest(resume)
+        world_limit(max_world_mib, *plan.scenarios())
     else:
         if out is None:
             raise HarnessError("--out DIR is required (or --resume DIR)")
@@ -193,16 +232,17 @@ def sweep_command(
             adaptive=adaptive,
             max_retries=max_retries,
             lookback=lookback,
+            max_pages=max_pages,
         )
         plan = SweepPlan(
-            scenario=scenario,
+            scenario=scenario_reference(scenario),
             strategies=tuple(strategy_names(strategies)),
             fanouts=tuple(parse_list(fanouts, "fanouts")),
             workers=tuple(worker_counts(workers)),
-            seeds=tuple(parse_list(seeds, "seeds", int)) if seeds else (None,),
+            seeds=(None,) if seeds is None else tuple(parse_list(seeds, "seeds", int)),
             options=opts,
         )
-        plan.scenarios()  # every seed's scenario loads before --out is touched
+        world_limit(max_world_mib, *plan.scenarios())  # every seed's scenario loads before --out is touched
         prepare_out(out, force=force)
         discard_runs(out)
     specs = plan.specs()
@@ -229,6 +269,8 @@ def sweep_command(
     }
     write_reports(rows, out, {w.name: scenario_hash(w) for w in worlds}, traces=labels, jobs=jobs)
     Console().print(f"{len(rows)} rows from {len(specs)} runs in {host['host_seconds']:.1f} s -> {out}")
+    if any(r["status"] != "ok" for r in rows):
+        sys.exit(1)  # a failed row fails the sweep (Contracts); its rows and reports are written
 
 
 def _timeline_runs(specs: list[RunSpec]) -> list[int]:
@@ -253,6 +295,7 @@ def report_command(
     from bench.render.report import load_results, write_reports  # matplotlib: loaded by the commands that draw
 
     document = load_results(folder)
+    remove_leftovers(folder)
     written = write_reports(document["results"], folder, document["scenarios"], jobs=default_jobs())
     Console().print(f"wrote {len(written)} files to {folder}")
 

@@ -9,6 +9,7 @@ into an `Options`. Scenario, strategy and fan-out defaults are each command's ow
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +17,16 @@ import typer
 
 from bench.errors import HarnessError
 from bench.run.runner import MAX_WORKERS
+from bench.run.settings import MAX_LOOKBACK_S, option_problem
 from bench.run.sweep import parse_list
+from bench.scenario.model import Scenario
+from bench.world.estimate import DEFAULT_MAX_MIB, check_world, set_max_world_mib
 from strategies import FANOUTS, Options, resolve
 from strategies.context import WriteMode
 
 __all__ = [
     "DEFAULTS",
+    "DEFAULT_MAX_MIB",
     "AccountWorkersOpt",
     "AdaptiveOpt",
     "ChunkSizeOpt",
@@ -30,6 +35,8 @@ __all__ = [
     "ForceOpt",
     "JobsOpt",
     "LookbackOpt",
+    "MaxPagesOpt",
+    "MaxWorldOpt",
     "MaxRetriesOpt",
     "MaybeScenarioOpt",
     "PageSizeOpt",
@@ -46,12 +53,16 @@ __all__ = [
     "WorkersOpt",
     "WriteModeOpt",
     "run_options",
+    "given",
     "strategy_names",
     "worker_counts",
+    "world_limit",
 ]
 
 #: the run settings a command uses unless told otherwise
 DEFAULTS = Options()
+#: the flag of each run setting whose flag is not its name spelt with dashes
+FLAGS = {"lookback_s": "lookback"}
 
 
 def _fanout_mode(value: str) -> str:
@@ -86,7 +97,32 @@ ChunkSizeOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per
 ThrottleOpt = Annotated[float | None, typer.Option("--throttle", min=0.001, help="Client-side cap, requests/s.")]
 AdaptiveOpt = Annotated[bool, typer.Option("--adaptive", help="Adjust concurrency from the answers (AIMD).")]
 MaxRetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call on 429/5xx.")]
-LookbackOpt = Annotated[float, typer.Option("--lookback", min=0, help="Bookmark overlap, seconds.")]
+LookbackOpt = Annotated[float, typer.Option("--lookback", min=0, max=MAX_LOOKBACK_S, help="Bookmark overlap, seconds.")]
+
+MaxPagesOpt = Annotated[
+    int, typer.Option("--max-pages", min=1, help="Pages of any one listing before its sync fails (a runaway guard).")
+]
+
+MaxWorldOpt = Annotated[
+    float,
+    typer.Option("--max-world-mib", min=1, help="Refuse a simulated world estimated above this many MiB."),
+]
+
+
+def given(ctx: typer.Context, *names: str, but: tuple[str, ...] = ()) -> list[str]:
+    """The flags of the parameters `names` (default: all but `but`) given on the command line itself."""
+    params = [p for p in ctx.command.params if (p.name in names if names else p.name not in but)]
+    return [p.opts[0] for p in params if getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"]
+
+
+def world_limit(max_mib: float, *scenarios: Scenario) -> None:
+    """`--max-world-mib`: refuse a world estimated above it before anything runs or is written, and
+    hand the limit on to the processes the command starts (each checks the worlds it builds)."""
+    if not math.isfinite(max_mib):
+        raise HarnessError(f"--max-world-mib must be a number of MiB, not {max_mib}")
+    set_max_world_mib(max_mib)
+    for scenario in scenarios:
+        check_world(scenario, max_mib)
 
 
 def run_options(
@@ -100,9 +136,10 @@ def run_options(
     adaptive: bool = DEFAULTS.adaptive,
     max_retries: int = DEFAULTS.max_retries,
     lookback: float = DEFAULTS.lookback_s,
+    max_pages: int = DEFAULTS.max_pages,
 ) -> Options:
-    """The run settings from the parsed options; a command passes the ones it takes."""
-    return Options(
+    """The run settings from the parsed options, checked; a command passes the ones it takes."""
+    options = Options(
         workers=workers,
         account_workers=account_workers,
         page_size=page_size,
@@ -112,7 +149,13 @@ def run_options(
         adaptive=adaptive,
         max_retries=max_retries,
         lookback_s=lookback,
+        max_pages=max_pages,
     )
+    problem = option_problem(options)
+    if problem is not None:  # what typer's ranges cannot catch: nan
+        setting, why = problem
+        raise HarnessError(f"--{FLAGS.get(setting, setting.replace('_', '-'))} {why}")
+    return options
 
 
 def strategy_names(text: str) -> list[str]:

@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from bench.errors import HarnessError
 from bench.results.files import atomic_write, csv_text, json_text, results_document, trace_csv
 from bench.run.runner import RunResult
 from bench.scenario.model import Scenario
 
-__all__ = ["report_run", "row_table", "write_results"]
+__all__ = ["check_writable", "report_run", "row_table", "write_results"]
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse a file path that cannot be written (under a file, in a read-only or virtual folder such as
+    /proc) before anything runs, so no run's work is lost at the end; it leaves nothing behind."""
+    if path.is_dir():
+        raise HarnessError(f"{option} {path} is a folder; give a file name")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise HarnessError(f"{option} {path}: {parent} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise HarnessError(f"{option} {path}: cannot write in {parent} ({error.strerror or error})") from None
 
 
 def row_table(rows: list[dict[str, Any]]) -> Table:
@@ -72,11 +92,11 @@ def report_run(
         console.print(table)
         for r in result.rows:
             if r["error"]:
-                console.print(f"[red]failed:[/red] {r['error']}")
+                console.print(f"[red]failed:[/red] {escape(r['error'])}")
             if r.get("note"):
-                console.print(r["note"])
+                console.print(escape(r["note"]))
             for miss in r["missed"]:
-                console.print(f"missed conversation {miss['id']}: {miss['reason']}")
+                console.print(f"missed conversation {miss['id']}: {escape(miss['reason'])}")
         console.print(f"host: {host['host_seconds']:.2f} s, peak memory {host['peak_memory_mib']:.0f} MiB")
     if any(r["status"] != "ok" for r in result.rows):
         sys.exit(1)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bench.cli.application import app
 from bench.cli.options import (
+    DEFAULT_MAX_MIB,
     DEFAULTS,
     AccountWorkersOpt,
     AdaptiveOpt,
@@ -26,7 +27,9 @@ from bench.cli.options import (
     FanoutOpt,
     ForceOpt,
     LookbackOpt,
+    MaxPagesOpt,
     MaxRetriesOpt,
+    MaxWorldOpt,
     PageSizeOpt,
     ProfileOpt,
     ScenarioOpt,
@@ -39,6 +42,7 @@ from bench.cli.options import (
     WriteModeOpt,
     run_options,
     worker_counts,
+    world_limit,
 )
 from bench.results.files import atomic_write, host_figures, json_text, prepare_out
 from bench.scenario.model import load_scenario
@@ -70,8 +74,10 @@ def serve_command(
     ] = Epoch.startup,
     profile: ProfileOpt = None,
     token_env: TokenEnvOpt = None,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
 ) -> None:
     """Serve the simulated API over HTTP in wall time (one log line per request on stderr)."""
+    world_limit(max_world_mib)  # the server builds its world, and checks it, before it listens
     run_server(
         scenario,
         seed=seed,
@@ -169,6 +175,8 @@ def fidelity_command(
     adaptive: AdaptiveOpt = DEFAULTS.adaptive,
     max_retries: MaxRetriesOpt = DEFAULTS.max_retries,
     lookback: LookbackOpt = DEFAULTS.lookback_s,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     time_scale: TimeScaleOpt = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print fidelity.json's document.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write fidelity.json, .png, host.json here.")] = None,
@@ -192,8 +200,10 @@ def fidelity_command(
         adaptive=adaptive,
         max_retries=max_retries,
         lookback=lookback,
+        max_pages=max_pages,
     )
     world = load_scenario(scenario, seed)
+    world_limit(max_world_mib, world)
     if out is not None:
         prepare_out(out, force=force)
     began = time.perf_counter()

@@ -10,12 +10,25 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cli.application import app
-from bench.cli.options import FanoutOpt, ForceOpt, JobsOpt, ScenarioOpt, StrategiesOpt, WorkersOpt, strategy_names
+from bench.cli.options import (
+    DEFAULT_MAX_MIB,
+    DEFAULTS,
+    FanoutOpt,
+    ForceOpt,
+    JobsOpt,
+    MaxPagesOpt,
+    MaxWorldOpt,
+    ScenarioOpt,
+    StrategiesOpt,
+    WorkersOpt,
+    strategy_names,
+    world_limit,
+)
 from bench.errors import HarnessError
 from bench.results.files import prepare_out
 from bench.run.sweep import default_jobs, parse_list
 from bench.scenario.model import load_scenario
-from bench.studies.scale import growth, study
+from bench.studies.scale import growth, resize, study
 
 
 @app.command("scale")
@@ -25,6 +38,8 @@ def scale_command(
     strategies: StrategiesOpt = "all",
     fanout: FanoutOpt = "async",
     workers: WorkersOpt = 20,
+    max_pages: MaxPagesOpt = DEFAULTS.max_pages,
+    max_world_mib: MaxWorldOpt = DEFAULT_MAX_MIB,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -41,14 +56,15 @@ def scale_command(
     counts = parse_list(sizes, "sizes", int)
     if any(n < 10 for n in counts):
         raise HarnessError("--sizes must be at least 10 conversations each")
+    world_limit(max_world_mib, *(resize(world, n) for n in counts))  # before hours of runs, not at the largest
     names = strategy_names(strategies)
     from bench.render.report import load_results, write_reports  # matplotlib: loaded by the commands that draw
     from bench.render.scale import write_study
 
     sweep_folder = (out / "results.json").is_file()
     document = load_results(out) if sweep_folder else None  # refuse a broken results.json before hours of runs
-    prepare_out(out, force=force or sweep_folder)
-    points = study(world, counts, names, fanout, workers, jobs or default_jobs())
+    prepare_out(out, force=force and not sweep_folder, resume=sweep_folder)  # a sweep folder gains the study
+    points = study(world, counts, names, fanout, workers, jobs or default_jobs(), max_pages)
     write_study(points, out, f"{world.name}, {fanout} x{workers}")
     if document is not None:
         write_reports(document["results"], out, document["scenarios"], jobs=jobs or default_jobs())

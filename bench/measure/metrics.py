@@ -178,7 +178,7 @@ def measure(
     bound = rate_limit_bound(trace, world.scenario) if world is not None else 0.0
     lower = max(stats.critical_path_s, bound) if status == "ok" else 0.0
     coverage = (
-        _coverage(world, truth, trace, store, since_t, lookback_s)
+        _coverage(world, truth, trace, store, since_t, lookback_s, None if status == "ok" else error or status)
         if world is not None and truth is not None
         else dict.fromkeys(COVERAGE_FIELDS) | {"missed": []}
     )
@@ -207,8 +207,11 @@ def _coverage(
     store: SqliteStore,
     since_t: float | None,
     lookback_s: float,
+    failure: str | None = None,
 ) -> dict[str, Any]:
-    """The coverage fields: what the store holds against the truth, each missed conversation with its reason."""
+    """The coverage fields: what the store holds against the truth, each missed conversation with its reason.
+
+    A sync that failed (`failure`, its error) lost what it misses to the failure, whatever else it met."""
     stored_versions = store.message_versions()
     held = truth.held(stored_versions)
     stored_convs = store.conversation_ids()
@@ -222,7 +225,9 @@ def _coverage(
         "missed": [
             {
                 "id": cid,
-                "reason": diagnose(
+                "reason": f"sync-failed: the sync stopped before storing it ({failure})"
+                if failure is not None
+                else diagnose(
                     cid,
                     truth.conversations[cid],
                     world,

@@ -4,9 +4,11 @@ The run is the real-socket run (`bench.run.real.run_real`); vcrpy, which patches
 transports, records every request and response, and this module times each one from
 httpcore's own trace events (the first byte sent, or the connection's start, to the
 last byte received), so the figure is the server's and the network's, not the
-recorder's. Secrets are scrubbed by vcrpy's filters and `bench.secrets` as each
-interaction is recorded; the cassette is written once, at the end, atomically, after
-a last check that the token is nowhere in it.
+recorder's. The token is checked first, against every name a cassette holds besides the
+data; secrets are scrubbed by vcrpy's filters and `bench.secrets` as each interaction is
+recorded; the cassette is written once, at the end, atomically, after a last check that
+no form of the token is anywhere in it. A token inside the records the API answers stops
+the recording (`bench.run.real`): nothing is written.
 """
 
 from __future__ import annotations
@@ -27,14 +29,22 @@ import httpx
 from bench.errors import HarnessError
 from bench.recordings.cassette import FORMAT, profile_to
 from bench.results.files import atomic_write
+from bench.run.real import real_token, run_real
 from bench.run.runner import RunResult, RunSpec
-from bench.secrets import REQUEST_HEADERS, Scrubber, check_token, secret_params
+from bench.secrets import REQUEST_HEADERS, Scrubber, secret_params
 from strategies import ApiProfile
 
 __all__ = ["record_session", "require_vcrpy"]
 
 #: figures of the recorded sync kept in the cassette, for comparing a replay with the original
 _FIGURES = ("status", "makespan_s", "api_calls", "calls_by_endpoint", "rate_limited", "retries", "peak_concurrency")
+#: the names a cassette holds besides the API's own: vcrpy's, syncbench's and the HTTP headers it sends
+_CASSETTE_WORDS = (
+    "interactions request response headers body string status code message uri method version metadata "
+    "syncbench format strategy fanout workers account_workers options profile base_path recorded latency_s "
+    "new_connection accept-encoding identity content-type content-length application/json user-agent "
+    "python-httpx keep-alive connection host"
+).split()
 
 
 @dataclass
@@ -172,11 +182,9 @@ def record_session(
 ) -> tuple[RunResult, int]:
     """Run `spec` against `base_url`, write the scrubbed cassette to `out`; the run and the interactions kept."""
     require_vcrpy()
-    check_token(token)
+    real_token(token, spec, profile, [*_CASSETTE_WORDS, base_url])
     from vcr.serialize import serialize
     from vcr.serializers import jsonserializer
-
-    from bench.run.real import run_real
 
     params = secret_params(profile.auth_param)
     scrubber = Scrubber(token, params)

@@ -118,6 +118,7 @@ def replay(recording: Recording, strategy: str, fanout: str, options: Options) -
     try:
         done = session.sync(get_strategy(strategy), fanout, options, SimLink(api, clock), last=True)
     finally:
+        clock.stop()  # an interrupt can leave workers mid-turn: they end before the store closes under them
         store.close()
     row: dict[str, Any] = spec.key(0) | done.row | {"note": NOTE}
     return RunResult([row], done.trace), scenario

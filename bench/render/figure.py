@@ -9,8 +9,6 @@ failed drawing leaves nothing behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,8 @@ matplotlib.use("Agg")
 from matplotlib import style  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from bench.results.files import atomic_file  # noqa: E402
 
 __all__ = ["DPI", "PANEL_SIZE", "canvas", "panels", "save"]
 
@@ -46,16 +46,9 @@ def panels(count: int = 1, size: tuple[float, float] = PANEL_SIZE) -> Iterator[t
 
 
 def save(fig: Figure, path: Path) -> Path:
-    """Write the figure as a PNG at `path` through a unique temp file in the same folder; on any failure
-    the temp file is removed and an existing file at `path` is left as it was."""
+    """Write the figure as a PNG at `path` atomically (`atomic_file`); on any failure an existing file at
+    `path` is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=DPI, metadata={"Software": None})
     return path

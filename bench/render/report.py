@@ -38,6 +38,13 @@ PLOTS: tuple[tuple[str, str, Callable[[Sequence[Row], Path], Path]], ...] = (
 # --- formatting of figures ---------------------------------------------------------------------
 
 
+def _coverage(entry: dict[str, Any]) -> str:
+    """Coverage with its counts, or "unknown" for a run without ground truth (a real API)."""
+    if entry["coverage"] is None:
+        return "unknown"
+    return f"{entry['coverage']:.1%} ({entry['found']}/{entry['expected']})"
+
+
 def _speedup(x: float | None) -> str:
     """A speedup, or a dash when there is no sequential run to compare with."""
     return "–" if x is None else f"{x:.1f}x"
@@ -83,7 +90,7 @@ def _summary_table(entries: list[dict[str, Any]]) -> Table:
             _speedup(e["speedup"]),
             str(e["calls"]),
             str(e["throttled"]),
-            f"{e['coverage']:.1%} ({e['found']}/{e['expected']})",
+            _coverage(e),
             str(e["missed"]),
             str(e["overfetched"]),
             f"{e['lower_bound_s']:.3f}",

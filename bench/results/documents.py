@@ -15,6 +15,7 @@ cassette metadata in bench.recordings.cassette, the scaling study in bench.studi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -108,7 +109,23 @@ def _shown(value: Any) -> str:
 
 def _as_written(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     handler(value)
+    found = _not_finite(value)
+    if found is not None:
+        where, number = found
+        raise ValueError(f"{'.'.join(where)}: want a finite number, not {_shown(number)}")
     return value
+
+
+def _not_finite(value: Any, where: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
+    """Where the first NaN or infinity in `value` is (syncbench never writes one), and it; else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _not_finite(item, (*where, str(key)))
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,30 @@ import json
 import os
 import platform
 import resource
+import secrets
 import sys
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import bench
 from bench.errors import HarnessError
 from bench.scenario.model import Scenario, scenario_hash
 
-__all__ = ["atomic_write", "csv_text", "host_figures", "json_text", "prepare_out", "results_document", "trace_csv"]
+__all__ = [
+    "OUTPUT_NAMES",
+    "atomic_file",
+    "atomic_write",
+    "csv_text",
+    "host_figures",
+    "json_text",
+    "prepare_out",
+    "remove_leftovers",
+    "results_document",
+    "trace_csv",
+]
 
 MAP_PREFIXES = {
     "calls_by_endpoint": "calls",
@@ -31,17 +45,99 @@ def json_text(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half of one."""
+#: the plots of a sweep report, drawn as `<scenario>-<kind>.png`
+REPORT_PLOTS = ("time_vs_workers", "speedup_vs_workers", "throttled_vs_workers", "calls_per_strategy", "time_by_phase")
+
+#: what syncbench writes into an output folder: `--force` removes these (and a sweep's runs/) and nothing else
+OUTPUT_NAMES = (
+    "results.json",
+    "results.csv",
+    "host.json",
+    "report.md",
+    "report.html",
+    "manifest.json",
+    "timeline-*.png",
+    *(f"*-{kind}.png" for kind in REPORT_PLOTS),
+    "scaling.json",
+    "scaling.md",
+    "scaling.png",
+    "faults.json",
+    "faults.md",
+    "fidelity.json",
+    "fidelity.png",
+    "recommend.json",
+    "recommend.png",
+)
+RUNS = "runs"  # a sweep's saved runs, runs/NNNN.json
+_RUN_FILE = "[0-9][0-9][0-9][0-9].json"
+_PROBE = ".syncbench-write-test"
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A handle to write `path` through, so that readers see the old file or the new one, never half of one.
+
+    It writes a hidden `.NAME.XXXXXXXX.tmp` beside `path`, created with the umask's mode like any file a
+    program writes, and replaces `path` with it when the `with` ends; on any failure the temp file goes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        opened = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
+        with opened as handle:
+            yield handle
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (see `atomic_file`)."""
+    with atomic_file(path) as handle:
+        handle.write(text)
+
+
+def _ours(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch(name, pattern) for pattern in patterns)
+
+
+def _leftover(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether `name` is the temp file of an atomic write of one of `patterns`, left by a kill."""
+    stem, dot, tail = name.rpartition(".")
+    if not (name.startswith(".") and tail == "tmp" and dot):
+        return False
+    target, _, _random = stem[1:].rpartition(".")
+    return _ours(target, patterns)
+
+
+def remove_leftovers(out: Path) -> None:
+    """Remove what a killed syncbench left halfway in `out`: the temp files of its writes, its
+    writability probe, an empty runs/. A command that writes into a folder calls this first."""
+    for folder, patterns in ((out, OUTPUT_NAMES), (out / RUNS, (_RUN_FILE,))):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if _leftover(path.name, patterns) or path.name == _PROBE:
+                    path.unlink(missing_ok=True)
+    _remove_if_empty(out / RUNS)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _remove_outputs(out: Path) -> None:
+    """Remove the files syncbench writes in `out` (`--force`), so no old result stays beside new ones;
+    other files stay."""
+    for path in out.iterdir():
+        if path.is_file() and _ours(path.name, OUTPUT_NAMES):
+            path.unlink()
+    runs = out / RUNS
+    if runs.is_dir():
+        for path in runs.glob(_RUN_FILE):
+            path.unlink()
+    _remove_if_empty(runs)
 
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -87,14 +183,18 @@ def host_figures(host_seconds: float) -> dict[str, Any]:
 
 
 def prepare_out(out: Path, *, force: bool = False, resume: bool = False) -> None:
-    """Refuse an existing non-empty output folder unless told to overwrite or resume it."""
+    """Refuse an existing non-empty output folder unless told to overwrite (`force`: the files syncbench
+    wrote there are removed first) or to add to it (`resume`); a killed run's leftovers are removed."""
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not (force or resume):
-        raise HarnessError(f"--out {out} is not empty; pass --force to overwrite or --resume to continue")
     try:
+        remove_leftovers(out)
+        if out.exists() and any(out.iterdir()) and not (force or resume):
+            raise HarnessError(f"--out {out} is not empty; pass --force to overwrite or --resume to continue")
+        if force and out.exists():
+            _remove_outputs(out)
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".syncbench-write-test"
+        probe = out / _PROBE
         probe.write_text("")
         probe.unlink()
     except OSError as error:

@@ -5,16 +5,22 @@ Whatever the executor, the same promises hold: results come back in input order,
 on which task finished first; the first failure or a Ctrl-C cancels every task not yet started, and
 the pool (or the Dask client and its LocalCluster) is shut down before `run_all` returns or raises.
 The workers started here never see the Ctrl-C that reaches the terminal's whole process group, so
-the parent alone stops the work (exit 130) and no worker prints a traceback.
+the parent alone stops the work (exit 130) and no worker prints a traceback. A parent that dies
+without stopping them (SIGKILL, a crash) takes them along: each worker on this machine watches its
+parent and exits within `PARENT_POLL_S` of its death, so none holds the caller's stdout open.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
 from multiprocessing import resource_tracker
 from typing import Any, TypeVar
 
@@ -23,6 +29,9 @@ from bench.errors import HarnessError
 __all__ = ["run_all"]
 
 R = TypeVar("R")
+
+PARENT_POLL_S = 1.0  # how often a worker checks that its parent is alive
+_watching: int | None = None  # the process whose parent the watch thread watches (a fork has no such thread)
 
 
 def run_all(
@@ -93,7 +102,12 @@ def _in_processes(
     """Run the tasks in a process pool, finishing each as it completes (several at once in input order).
     A task is handed to the pool only when a worker is free, so none waits in a queue and a failure
     or Ctrl-C waits for the running tasks alone."""
-    pool = ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1 if fresh_process else None)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        max_tasks_per_child=1 if fresh_process else None,
+        initializer=_local_worker,
+        initargs=(os.getpid(),),
+    )
     queued = iter(order)
     running: dict[Future[R], int] = {}
 
@@ -144,7 +158,8 @@ def _on_dask(
                 client = Client(scheduler, timeout=10)
             except OSError as error:
                 raise HarnessError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-        futures: dict[Any, int] = {client.submit(tasks[index], pure=False): index for index in order}
+        submitted = tasks if cluster is None else [partial(_in_local_cluster, task) for task in tasks]
+        futures: dict[Any, int] = {client.submit(submitted[index], pure=False): index for index in order}
         try:
             for future in as_completed(futures):
                 finish(futures[future], future.result())
@@ -156,3 +171,33 @@ def _on_dask(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker process once `parent` is no longer its parent (it died and the worker was
+    handed to init or a subreaper): a killed parent can stop no worker itself."""
+    global _watching
+    if _watching == os.getpid():
+        return
+    _watching = os.getpid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="syncbench-parent-watch", daemon=True).start()
+
+
+def _local_worker(parent: int) -> None:
+    """Set up a process-pool worker: SIGTERM ends it outright (a forked worker inherits the parent's
+    handler, which turns SIGTERM into an interrupt), and it dies with its parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _watch_parent(parent)
+
+
+def _in_local_cluster(task: Callable[[], R]) -> R:
+    """Run a task on a worker of the LocalCluster started here; the worker dies with its parent, as a
+    process-pool worker does (a worker the cluster restarts watches from its first task on)."""
+    _watch_parent(os.getppid())
+    return task()

@@ -134,5 +134,6 @@ def _run(spec: RunSpec, world: World, observe: Callable[[SyncState], None] | Non
                 observe(SyncState(index, world, api, store, done.truth, before, row, done.end_t))
             trace.extend(done.trace)
     finally:
+        clock.stop()  # an interrupt can leave workers mid-turn: they end before the store closes under them
         store.close()  # commits: a store in a file keeps what the syncs wrote, even when a run fails
     return RunResult(rows, trace)

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 import bench
 from bench.errors import HarnessError
@@ -24,11 +24,12 @@ from bench.results.documents import Checked, Document, load_document
 from bench.results.files import atomic_write, json_text
 from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
+from bench.run.settings import CheckedOptions
 from bench.scenario.model import Scenario, load_scenario, scenario_hash
 from bench.transport.trace import TraceEntry
 from strategies import FANOUTS, Options, resolve
 
-__all__ = ["SweepPlan", "execute", "finished_runs", "load_manifest", "parse_list"]
+__all__ = ["SweepPlan", "execute", "finished_runs", "load_manifest", "parse_list", "scenario_reference"]
 
 MANIFEST = "manifest.json"
 RUNS = "runs"
@@ -46,6 +47,12 @@ def parse_list(text: str, name: str, cast: Callable[[str], Any] = str) -> list[A
     if len(set(values)) != len(values):
         raise HarnessError(f"--{name} lists a value twice: {text!r}")
     return values
+
+
+def scenario_reference(text: str) -> str:
+    """What a manifest records of `--scenario`: a shipped name as it is, a file by its absolute path,
+    so that `--resume` from another directory finds the same file."""
+    return str(Path(text).absolute()) if text.endswith(".toml") or Path(text).exists() else text
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class SweepPlan:
         return {
             "syncbench": bench.__version__,
             "scenario": self.scenario,
+            "scenario_hash": scenario_hash(load_scenario(self.scenario)),
             "strategies": list(self.strategies),
             "fanouts": list(self.fanouts),
             "workers": list(self.workers),
@@ -98,11 +106,12 @@ class Manifest(Document):
 
     syncbench: str
     scenario: str
+    scenario_hash: str
     strategies: list[str]
     fanouts: list[str]
     workers: list[int]
     seeds: list[int | None]
-    options: Options
+    options: CheckedOptions
 
     @field_validator("syncbench")
     @classmethod
@@ -119,12 +128,19 @@ class SavedRun(Document):
 
     key: dict[str, Any]
     scenario_hash: str
-    rows: list[Annotated[dict[str, Any], Checked(Row)]]
+    rows: list[Annotated[dict[str, Any], Checked(Row)]] = Field(min_length=1)  # every run gives a row
 
 
 def load_manifest(out: Path) -> SweepPlan:
-    """The plan of the sweep saved in `out`, for `--resume`."""
-    saved = load_document(out / MANIFEST, Manifest, what="sweep manifest", missing=f"{out} holds no sweep to resume")
+    """The plan of the sweep saved in `out`, for `--resume`; refused if its scenario has changed since."""
+    path = out / MANIFEST
+    saved = load_document(path, Manifest, what="sweep manifest", missing=f"{out} holds no sweep to resume")
+    now = scenario_hash(load_scenario(saved.scenario))
+    if now != saved.scenario_hash:
+        raise HarnessError(
+            f"{path}: the scenario {saved.scenario} has changed since the sweep began"
+            f" (hash {saved.scenario_hash}, now {now}); run the sweep again with --force"
+        )
     return SweepPlan(
         saved.scenario,
         tuple(saved.strategies),
@@ -141,14 +157,17 @@ def _run_file(out: Path, index: int) -> Path:
 
 def finished_runs(out: Path, specs: list[RunSpec]) -> dict[int, list[dict[str, Any]]]:
     """Rows of the runs already saved, by plan index; a file that does not match its spec (or was
-    made from a scenario file that has changed since) is ignored and run again."""
+    made from a scenario file that has changed since) is run again. A file that is not a saved
+    run at all (edited, or not written by syncbench) is refused, naming it: rerunning would hide it."""
     done = {}
     for index, spec in enumerate(specs):
         path = _run_file(out, index)
+        if not path.exists():
+            continue
         try:
             saved = load_document(path, SavedRun, what="saved run")
-        except HarnessError:
-            continue
+        except HarnessError as error:
+            raise HarnessError(f"{error}; delete it to run it again") from None
         if saved.key == spec.key(0) and saved.scenario_hash == scenario_hash(spec.scenario):
             done[index] = saved.rows
     return done

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from bench.scenario.bounds import COUNT_MAX, DAY_S, PAGE_MAX, SECONDS_MAX, Model
 
 __all__ = [
     "BodyFault",
@@ -26,20 +28,19 @@ Endpoint = Literal["accounts", "reservations", "conversations", "reservation_con
 TransportFault = Literal["reset", "truncated"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Hit(_Model):
+class Hit(Model):
     """Which requests a fault hits: a seeded share of distinct requests, for their first `burst` attempts."""
 
     rate: float = Field(0.0, ge=0, le=1, description="share of distinct requests hit (0: the fault is off)")
     burst: int | None = Field(
-        1, ge=1, description="attempts in a row that fail for a hit request; None: every attempt (permanent)"
+        1,
+        ge=1,
+        le=COUNT_MAX,
+        description="attempts in a row that fail for a hit request; None: every attempt (permanent)",
     )
     endpoints: tuple[Endpoint, ...] = Field((), description="only these endpoints (default: all it applies to)")
-    from_s: float = Field(0.0, ge=0, description="simulated time from which requests can be hit")
-    until_s: float | None = Field(None, gt=0, description="simulated time after which they are not")
+    from_s: float = Field(0.0, ge=0, le=SECONDS_MAX, description="simulated time from which requests can be hit")
+    until_s: float | None = Field(None, gt=0, le=SECONDS_MAX, description="simulated time after which they are not")
 
     @property
     def on(self) -> bool:
@@ -52,22 +53,24 @@ class Hit(_Model):
         return self.from_s <= t and (self.until_s is None or t < self.until_s)
 
 
-class Storm(_Model):
+class Storm(Model):
     """A window of simulated time in which every request is throttled (HTTP 429).
 
     A storm longer than the client's retry budget (attempts x Retry-After) cannot be
     ridden out: a correct client gives up and says so.
     """
 
-    start_s: float = Field(0.0, ge=0)
-    duration_s: float = Field(gt=0)
-    retry_after_s: int | None = Field(1, ge=0, description="the Retry-After sent (None: no header)")
+    start_s: float = Field(0.0, ge=0, le=SECONDS_MAX)
+    duration_s: float = Field(gt=0, le=SECONDS_MAX)
+    retry_after_s: int | None = Field(1, ge=0, le=DAY_S, description="the Retry-After sent (None: no header)")
 
 
 class ServerErrors(Hit):
     """HTTP 5xx answers, as from an overloaded app server or a gateway in front of it."""
 
-    statuses: tuple[int, ...] = (500, 502, 503)
+    statuses: tuple[int, ...] = Field(
+        (500, 502, 503), json_schema_extra={"allowed": "a list of HTTP statuses from 500 to 599"}
+    )
 
     @field_validator("statuses")
     @classmethod
@@ -80,7 +83,7 @@ class ServerErrors(Hit):
 class Timeouts(Hit):
     """The server takes `hang_s` to answer; a client with a shorter read timeout gives up first."""
 
-    hang_s: float = Field(60.0, gt=0)
+    hang_s: float = Field(60.0, gt=0, le=DAY_S)
 
 
 class BodyFault(Hit):
@@ -103,10 +106,10 @@ class Duplicates(Hit):
     new records); a cursor page repeats them in front of its records (its next link is unchanged).
     """
 
-    overlap: int = Field(3, ge=1)
+    overlap: int = Field(3, ge=1, le=PAGE_MAX)
 
 
-class Faults(_Model):
+class Faults(Model):
     """Every fault knob; all off by default. Hit rates are per distinct request, seeded."""
 
     storm: Storm | None = None
@@ -117,14 +120,16 @@ class Faults(_Model):
     malformed: BodyFault = BodyFault()
     short_pages: ShortPages = ShortPages()
     duplicates: Duplicates = Duplicates()
-    page_size: int | None = Field(None, ge=1, description="the server ignores the asked page size and serves this")
+    page_size: int | None = Field(
+        None, ge=1, le=PAGE_MAX, description="the server ignores the asked page size and serves this"
+    )
 
     @model_validator(mode="after")
     def _windows(self) -> Faults:
         for name in ("server_errors", "timeouts", "resets", "truncated", "malformed", "short_pages", "duplicates"):
             hit: Hit = getattr(self, name)
             if hit.until_s is not None and hit.until_s <= hit.from_s:
-                raise ValueError(f"{name}.until_s must be after from_s")
+                raise ValueError(f"{name}.until_s: must be after from_s (allowed: > {hit.from_s:g})")
         return self
 
     @property

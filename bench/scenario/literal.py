@@ -7,8 +7,11 @@ A scenario with a `[literal]` table gets its world from these records instead of
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from bench.scenario.bounds import EARLIEST, LATEST, SEED_MAX, Model
 
 __all__ = ["LiteralConversation", "LiteralData", "LiteralMessage", "LiteralReservation", "epoch_ms"]
 
@@ -20,42 +23,53 @@ def epoch_ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= (value if value.tzinfo else value.replace(tzinfo=UTC)) <= LATEST:
+        raise ValueError(f"{value.isoformat()} is out of range")
+    return value
 
 
-class LiteralReservation(_Record):
-    id: int
-    account: str = Field(min_length=1)
-    updatedOn: datetime
+_DATES = f"a date-time, from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC without a zone)"
+#: a timestamp in a sane range (a literal world's records become epoch milliseconds)
+Stamp = Annotated[datetime, AfterValidator(_in_range), Field(json_schema_extra={"allowed": _DATES})]
+#: a record id
+Id = Annotated[int, Field(ge=0, le=SEED_MAX)]
+#: records of one kind in a literal world (the world's memory is checked before it is built)
+MAX_RECORDS = 10_000_000
 
 
-class LiteralConversation(_Record):
-    id: int
-    account: str = Field(min_length=1)
-    reservationId: int | None = None
-    createdAt: datetime
+class LiteralReservation(Model):
+    id: Id
+    account: str = Field(min_length=1, max_length=200)
+    updatedOn: Stamp
 
 
-class LiteralMessage(_Record):
-    id: int
-    conversationId: int
-    sentAt: datetime
+class LiteralConversation(Model):
+    id: Id
+    account: str = Field(min_length=1, max_length=200)
+    reservationId: Id | None = None
+    createdAt: Stamp
 
 
-class LiteralData(_Record):
+class LiteralMessage(Model):
+    id: Id
+    conversationId: Id
+    sentAt: Stamp
+
+
+class LiteralData(Model):
     """The `[literal]` table: records as the API showed them, in our field names."""
 
-    accounts: list[str] = Field(min_length=1)
-    reservations: list[LiteralReservation] = []
-    conversations: list[LiteralConversation] = []
-    messages: list[LiteralMessage] = []
+    accounts: list[str] = Field(min_length=1, max_length=1000)
+    reservations: list[LiteralReservation] = Field([], max_length=MAX_RECORDS)
+    conversations: list[LiteralConversation] = Field([], max_length=MAX_RECORDS)
+    messages: list[LiteralMessage] = Field([], max_length=MAX_RECORDS)
 
     @field_validator("accounts")
     @classmethod
     def _distinct_accounts(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v) or not all(v):
-            raise ValueError("account ids must be distinct and non-empty")
+            raise ValueError("account ids must be distinct and non-empty (allowed: distinct, non-empty ids)")
         return v
 
     @model_validator(mode="after")

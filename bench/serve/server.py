@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bench.api.base import TIME_HEADER, SimRequest
@@ -36,15 +36,21 @@ from bench.api.core import SimulatedAPI
 from bench.api.faults import with_faults
 from bench.errors import HarnessError
 from bench.scenario.model import Scenario
-from bench.secrets import read_token
+from bench.secrets import check_token, read_token, redact_errors
 from bench.world.dataset import generate
-from strategies.profile import ApiProfile
+from bench.world.records import World
+from strategies.profile import ENDPOINTS, ApiProfile
 
 __all__ = ["ServerProcess", "SimServer", "check_host", "run_server", "scale_scenario", "serve"]
 
 Epoch = Literal["startup", "first-request"]
 #: the header carrying the server's t (seconds since its epoch) when the request arrived
 _SIM = ApiProfile()  # the dialect the core speaks
+#: what the server's answers hold besides the world's own strings, numbers and time stamps
+_ANSWER_WORDS = (
+    "status success fail message result count paging next cursor unauthorized id conversationId sentAt body "
+    "editedAt deleted reservationId createdAt lastMessageAt updatedOn content-type application/json"
+).split()
 _PARAMS = (("limit_param", "limit"), ("offset_param", "offset"), ("after_param", "afterId"), ("since_param", "since"))
 
 
@@ -153,6 +159,14 @@ class _Dialect:
         return f"{path}?{urlencode(query)}" if query else path
 
 
+def served_words(world: World, profile: ApiProfile) -> list[str]:
+    """What the served world's records and answers show besides numbers and time stamps (which
+    `check_token` refuses on their own): its accounts, its message bodies, its field and route names.
+    A client cannot scrub a token inside them without changing the data, so `serve` refuses it."""
+    bodies = (f"message {m.id}, edited" for m in world.messages())
+    return [json.dumps(world.accounts, ensure_ascii=False), *bodies, *_ANSWER_WORDS, *ENDPOINTS, repr(profile)]
+
+
 def _stderr_line(line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
@@ -172,15 +186,18 @@ class SimServer:
         log: Callable[[str], None] = _stderr_line,
         source: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api = with_faults(SimulatedAPI(generate(scenario)), scenario.faults)  # as the in-process runner
+        world = generate(scenario)
+        self.auth = profile or _SIM
+        words = served_words(world, self.auth) if token is not None else ()
+        secret = check_token(token, words, in_header=self.auth.auth == "bearer")
+        self.api = with_faults(SimulatedAPI(world), scenario.faults)  # as the in-process runner
         # make the history visible now: done lazily, the first request would pay tens of ms for it
         self.api.live.advance(0.0)
         self.connect_s = scenario.latency.connect_s
         self.epoch = epoch
         self.dialect = _Dialect(profile) if profile is not None and profile != _SIM else None
-        self.auth = profile or _SIM
         self._token = token
-        self._log = log
+        self._log = log if secret is None else lambda line: log(secret.redact(line))  # a path may hold it
         self._source = source
         self._t0: float | None = None
         self._seen: set[tuple[str, int]] = set()
@@ -391,15 +408,33 @@ def run_server(
     _stderr_line("syncbench serve: stopped")
 
 
+def _port(text: str) -> int:
+    """argparse's type for --port: a TCP port, as `syncbench serve --port` takes (0: any free port)."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want an integer, not {text[:40]!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"want a TCP port between 0 and 65535, not {port}")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.serve.server`: `syncbench serve` without loading the whole CLI (starts ~1 s sooner)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bench.serve.server")
+    class OneLine(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:  # one line naming the option, as `syncbench serve` gives
+            _stderr_line(f"syncbench: error: {message}")
+            sys.exit(2)
+
+    parser = OneLine(prog="python -m bench.serve.server")
     parser.add_argument("--scenario", "-s", default="pms-1000")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_port, default=8000)
     parser.add_argument("--allow-remote", action="store_true")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--epoch", choices=("startup", "first-request"), default="startup")
@@ -419,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             token_env=args.token_env,
         )
     except (HarnessError, ValueError, OSError) as error:
-        _stderr_line(f"syncbench: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        _stderr_line(f"syncbench: error: {redact_errors(line)}")
         return 2
     return 0
 

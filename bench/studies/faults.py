@@ -352,11 +352,12 @@ def run_matrix(
     fanout: str = "threads",
     workers: int = 10,
     max_retries: int = 5,
+    max_pages: int = Options().max_pages,
     jobs: int = 1,
 ) -> Matrix:
     """Run every case for every strategy, plus the fault-free references, and judge each cell."""
     strategies = list(strategies)
-    base = Options(workers=workers, max_retries=max_retries)
+    base = Options(workers=workers, max_retries=max_retries, max_pages=max_pages)
     page_sizes = sorted({case.page_size for case in cases if case.page_size is not None})
     refs = [(s, size) for size in [None, *page_sizes] for s in strategies]
     specs = [CellSpec(scenario, s, fanout, replace(base, page_size=size), None) for s, size in refs]

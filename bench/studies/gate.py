@@ -34,6 +34,7 @@ from bench.results.documents import Checked, Document, load_document
 from bench.results.files import atomic_write, json_text
 from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
+from bench.run.settings import CheckedOptions, check_options
 from bench.scenario.model import Scenario, load_scenario, scenario_hash
 from strategies import Options, UnknownStrategy, available, resolve
 
@@ -82,11 +83,11 @@ class GateRun:
     options: dict[str, Any] = field(default_factory=dict)
 
     def spec(self) -> RunSpec:
-        unknown = set(self.options) - set(Options.__dataclass_fields__) - {"workers", "account_workers"}
+        unknown = set(self.options) - (set(Options.__dataclass_fields__) - {"workers", "account_workers"})
         if unknown:
             raise HarnessError(f"baseline entry {self.scenario} {self.strategy}: unknown option {sorted(unknown)[0]!r}")
-        opts = Options(workers=self.workers, account_workers=self.account_workers, **self.options)
         try:
+            opts = check_options(Options(workers=self.workers, account_workers=self.account_workers, **self.options))
             resolve([self.strategy])
             return RunSpec(load_scenario(self.scenario, self.seed), self.strategy, self.fanout, opts)
         except (UnknownStrategy, ValueError) as error:
@@ -150,7 +151,7 @@ class Baseline:
                 k.get("seed"),
                 dict(k.get("options") or {}),
             )
-            seen.setdefault(canonical({f: k[f] for f in KEY_FIELDS if f != "sync"}), run_)
+            seen.setdefault(canonical({f: k.get(f) for f in KEY_FIELDS if f != "sync"} | {"seed": run_.seed}), run_)
         return list(seen.values())
 
 
@@ -182,7 +183,15 @@ class DraftKey(Document):
     account_workers: Count
     seed: int | None = None
     sync: Count
-    options: dict[str, Any] = {}
+    options: Annotated[dict[str, Any], Checked(CheckedOptions)] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        for name in ("workers", "account_workers"):
+            if name in options:
+                raise ValueError(f"{name} belongs in the key itself, not in its options")
+        return options
 
 
 class Key(DraftKey):

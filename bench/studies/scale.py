@@ -15,11 +15,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bench.errors import HarnessError
 from bench.results.documents import Document, load_document
 from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
-from bench.scenario.model import Scenario
+from bench.scenario.model import Scenario, ScenarioError, refusal
+from bench.world.estimate import check_world
 from strategies import Options
 
 __all__ = ["ScalePoint", "growth", "load_study", "measure_point", "resize", "study", "study_document"]
@@ -51,20 +54,25 @@ def resize(scenario: Scenario, conversations: int) -> Scenario:
             "reservation_only": min(act.reservation_only, conversations // 10),
         }
     )
-    return Scenario.model_validate(
-        {
-            **scenario.model_dump(),
-            "name": f"{scenario.name}-{conversations}",
-            "dataset": dataset.model_dump(),
-            "activity": activity.model_dump(),
-        }
-    )
+    try:
+        return Scenario.model_validate(
+            {
+                **scenario.model_dump(),
+                "name": f"{scenario.name}-{conversations}",
+                "dataset": dataset.model_dump(),
+                "activity": activity.model_dump(),
+            }
+        )
+    except ValidationError as error:
+        raise ScenarioError(f"--sizes {conversations}: {refusal(error)}") from None
 
 
-def measure_point(scenario: Scenario, strategy: str, fanout: str, workers: int) -> ScalePoint:
+def measure_point(
+    scenario: Scenario, strategy: str, fanout: str, workers: int, max_pages: int = Options().max_pages
+) -> ScalePoint:
     """One run, in the calling process (call it in a fresh one for a clean peak memory)."""
     began = time.perf_counter()
-    row = run(RunSpec(scenario, strategy, fanout, Options(workers=workers))).rows[-1]
+    row = run(RunSpec(scenario, strategy, fanout, Options(workers=workers, max_pages=max_pages))).rows[-1]
     host = time.perf_counter() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return ScalePoint(
@@ -80,11 +88,23 @@ def measure_point(scenario: Scenario, strategy: str, fanout: str, workers: int) 
 
 
 def study(
-    scenario: Scenario, sizes: list[int], strategies: list[str], fanout: str, workers: int, jobs: int
+    scenario: Scenario,
+    sizes: list[int],
+    strategies: list[str],
+    fanout: str,
+    workers: int,
+    jobs: int,
+    max_pages: int = Options().max_pages,
 ) -> list[ScalePoint]:
-    """Every size x strategy, each in a process of its own, largest last so a slow one is seen soonest."""
-    points = [(resize(scenario, size), strategy) for size in sorted(sizes) for strategy in strategies]
-    tasks = [partial(measure_point, world, strategy, fanout, workers) for world, strategy in points]
+    """Every size x strategy, each in a process of its own, largest last so a slow one is seen soonest.
+
+    Every size's world is checked against the memory limit first, so a size too large is
+    refused before any run starts."""
+    worlds = [resize(scenario, size) for size in sorted(sizes)]
+    for world in worlds:
+        check_world(world)
+    points = [(world, strategy) for world in worlds for strategy in strategies]
+    tasks = [partial(measure_point, world, strategy, fanout, workers, max_pages) for world, strategy in points]
     return run_all(tasks, jobs=jobs, fresh_process=True)
 
 

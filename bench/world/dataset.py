@@ -12,6 +12,7 @@ import random
 from functools import lru_cache
 
 from bench.scenario.model import Scenario
+from bench.world.estimate import check_world
 from bench.world.literal import build_world as literal_world
 from bench.world.records import Change, Conversation, Message, Reservation, World
 
@@ -91,7 +92,9 @@ class _Builder:
 
 def generate(scenario: Scenario) -> World:
     """The scenario's world, built once per process: runs only read it (the API keeps its own
-    live state), so a sweep of many runs over one world pays for it once."""
+    live state), so a sweep of many runs over one world pays for it once. A world larger than
+    the memory limit (bench/world/estimate.py) is refused before anything is built."""
+    check_world(scenario)
     return _generate_cached(scenario.model_dump_json())
 
 

@@ -96,7 +96,7 @@ def _no_cells(table: OptionsTable, command: str) -> list[str]:
 @pytest.mark.parametrize("flag", _no_cells(TABLE, "run --cassette"))
 def test_run_cassette_refuses_what_the_recording_fixes(flag: str) -> None:
     """`run --cassette` with an option the table says it lacks: exit 2, one line naming the option."""
-    value = {"--scenario": "pms-1000", "--seed": "1"}[flag]
+    value = {"--scenario": "pms-1000", "--seed": "1", "--max-world-mib": "100"}[flag]
     result = runner.invoke(app, ["run", "--cassette", str(CASSETTE), flag, value])
     lines = result.stderr.splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and flag in lines[0], result.stderr

@@ -1,4 +1,5 @@
-"""The run settings `run`, `fidelity`, `recommend` and `record` take reach the runs they make."""
+"""The run settings `run`, `sweep`, `fidelity`, `recommend`, `record`, `faults` and `scale` take reach
+the runs they make."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ runner = CliRunner()
 #: every run setting but the lookback (a recording has no bookmark to overlap), away from its default
 SETTINGS = [
     "--page-size", "5", "--write-mode", "chunked", "--chunk-size", "3", "--throttle", "500",
-    "--adaptive", "--max-retries", "2",
+    "--adaptive", "--max-retries", "2", "--max-pages", "5000",
 ]  # fmt: skip
 EXPECTED = {"page_size": 5, "write_mode": "chunked", "chunk_size": 3, "throttle": 500.0, "adaptive": True}
-EXPECTED |= {"max_retries": 2}
+EXPECTED |= {"max_retries": 2, "max_pages": 5000}
 LOOKBACK = (["--lookback", "1"], {"lookback_s": 1.0})
 
 
@@ -90,3 +91,39 @@ def test_record_records_with_its_settings(tiny: Path, tmp_path: Path) -> None:
     meta = json.loads(cassette.read_text())["metadata"]["syncbench"]
     assert meta["recorded"]["status"] == "ok"
     assert EXPECTED.items() <= meta["options"].items(), meta["options"]
+
+
+def test_sweep_runs_with_its_settings(tiny: Path, tmp_path: Path) -> None:
+    args = ["sweep", "--scenario", str(tiny), "--strategies", "client-filter", "--fanouts", "threads"]
+    result = runner.invoke(app, [*args, "--workers", "2", "--jobs", "1", "--out", str(tmp_path), *SETTINGS])
+    assert result.exit_code == 0, result.stderr
+    for row in json.loads((tmp_path / "results.json").read_text())["results"]:
+        _has_settings(row, EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "call"), [("faults", "faults", "run_matrix"), ("scale", "scale", "study")]
+)
+def test_faults_and_scale_pass_the_page_bound(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, module: str, call: str
+) -> None:
+    """`--max-pages` reaches the fault matrix and the scaling study (a spy stops them before they run)."""
+    import importlib
+
+    seen: list[Any] = []
+
+    class Stop(BaseException):  # not an Exception: the command's error policy would report it
+        pass
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append((args, kwargs))
+        raise Stop
+
+    monkeypatch.setattr(importlib.import_module(f"bench.cli.{module}"), call, spy)
+    args = [command, "--scenario", str(tiny), "--strategies", "client-filter", "--max-pages", "77", "--jobs", "1"]
+    if command == "scale":
+        args += ["--sizes", "10", "--out", str(tmp_path / "out")]
+    with pytest.raises(Stop):
+        runner.invoke(app, args)
+    args_, kwargs = seen[0]
+    assert kwargs.get("max_pages", args_[-1]) == 77

@@ -233,7 +233,7 @@ def test_record_refuses_bad_input_before_writing(tmp_path: Path) -> None:
         ),
         (
             ["--base-url", "http://127.0.0.1:1", "--out", str(tmp_path / "n.json"), "--token-env", "SHORT_TOKEN"],
-            "shorter than 6",
+            "shorter than 8",
         ),
     ]
     for args, message in cases:

@@ -161,3 +161,13 @@ def test_failed_runs_are_reported(tmp_path: Path, rows: list[dict[str, Any]], no
     failed = dict(rows[0], status="failed", error="GET /v1/accounts answered 500 five times")
     md = write_reports([failed], tmp_path, {})[0].read_text()
     assert "### Failed runs" in md and "answered 500 five times" in md
+
+
+def test_rows_without_ground_truth_report_coverage_as_unknown(
+    tmp_path: Path, rows: list[dict[str, Any]], hashes: dict[str, str]
+) -> None:
+    """A real API's rows (null coverage fields) are reported, their coverage shown as unknown."""
+    unknown = ("conversations_expected", "conversations_found", "conversations_missed", "overfetched", "coverage")
+    blind = [r | dict.fromkeys(unknown) | {"missed": []} for r in rows]
+    write_reports(blind, tmp_path, hashes)
+    assert "| unknown |" in (tmp_path / "report.md").read_text(encoding="utf-8")

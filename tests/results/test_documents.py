@@ -104,6 +104,80 @@ def test_a_manifest_from_another_version(tmp_path: Path) -> None:
     assert _error(lambda: load_manifest(tmp_path)).endswith("options.workerz: not a field syncbench knows")
 
 
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        pytest.param({"lookback_s": float("inf")}, "lookback_s must be between 0 and 1e+09, not inf", id="inf"),
+        pytest.param({"lookback_s": float("nan")}, "lookback_s must be between 0 and 1e+09, not nan", id="nan"),
+        pytest.param({"lookback_s": 1e300}, "lookback_s must be between 0 and 1e+09, not 1e+300", id="huge"),
+        pytest.param({"lookback_s": -5.0}, "lookback_s must be between 0 and 1e+09, not -5.0", id="negative"),
+        pytest.param({"max_retries": -1}, "max_retries must be at least 0, not -1", id="retries"),
+        pytest.param({"page_size": 0}, "page_size must be at least 1, not 0", id="page-size"),
+        pytest.param({"lookback_s": "5" * 1000}, 'options.lookback_s: want a number, not "555', id="a-long-string"),
+        pytest.param({"max_retries": 2.5}, "options.max_retries: want an integer, not 2.5", id="float-retries"),
+    ],
+)
+def test_a_manifest_with_settings_out_of_bounds(tmp_path: Path, options: dict[str, Any], problem: str) -> None:
+    """Wrong types and out-of-range settings are refused naming the setting, in one short line."""
+    manifest = SweepPlan("pms-1000", ("client-filter",), ("threads",), (2,)).manifest()
+    path = _write(tmp_path / "manifest.json", manifest | {"options": manifest["options"] | options})
+    message = _error(lambda: load_manifest(tmp_path))
+    assert message.startswith(f"{path}: not a valid sweep manifest: options") and problem in message, message
+    assert len(message) < 200, message
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        pytest.param({"max_retries": -1}, "max_retries must be at least 0, not -1", id="retries-negative"),
+        pytest.param({"lookback_s": "5"}, 'options.lookback_s: want a number, not "5"', id="lookback-string"),
+        pytest.param({"lookback_s": "5" * 1000}, 'options.lookback_s: want a number, not "555', id="long-string"),
+        pytest.param({"lookback_s": float("inf")}, "lookback_s must be between 0 and 1e+09, not inf", id="inf"),
+        pytest.param({"page_size": True}, "options.page_size: want an integer, not true", id="page-size-bool"),
+        pytest.param({"workers": 3}, "workers belongs in the key itself", id="workers-in-options"),
+    ],
+)
+def test_a_baseline_entry_with_bad_settings(tmp_path: Path, options: dict[str, Any], problem: str) -> None:
+    """Gate entries' options are typed and bounded like every other source of run settings."""
+    baseline = json.loads((REPO / "reports" / "baseline.json").read_text(encoding="utf-8"))
+    baseline["entries"][1]["key"]["options"] = options
+    path = _write(tmp_path / "baseline.json", baseline)
+    for strict in (True, False):
+        message = _error(partial(load_baseline, path, strict=strict))
+        assert message.startswith(f"{path}: not a valid baseline: entries.1.key.options") and problem in message
+        assert len(message) < 200, message
+
+
+def test_a_draft_baseline_entry_may_leave_out_its_seed_and_options(tmp_path: Path) -> None:
+    """`gate --update` takes a key without `seed` (the scenario's own) or `options` (none): it once
+    ended in an internal KeyError."""
+    key = {"scenario": "pms-1000", "strategy": "client-filter", "fanout": "threads", "workers": 2}
+    path = _write(tmp_path / "baseline.json", {"entries": [{"key": key | {"account_workers": 1, "sync": 0}}]})
+    (run_,) = load_baseline(path, strict=False).runs()
+    assert (run_.seed, run_.options, run_.workers) == (None, {}, 2)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        pytest.param({"makespan_s": float("nan")}, "makespan_s: want a finite number, not NaN", id="nan"),
+        pytest.param({"phase_seconds": {"list": float("inf")}}, "phase_seconds.list: want a finite", id="inf-in-a-map"),
+        pytest.param({"api_calls": "12"}, 'results.0.api_calls: want an integer, not "12"', id="string-count"),
+        pytest.param({"coverage": [1]}, "results.0.coverage", id="list-coverage"),
+    ],
+)
+def test_syncbench_report_refuses_rows_of_the_wrong_type_or_nan(
+    tmp_path: Path, document: dict[str, Any], spoil: dict[str, Any], problem: str
+) -> None:
+    path = _write(tmp_path / "results.json", document | {"results": [document["results"][0] | spoil]})
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"syncbench: error: {path}: not a valid results document: results.0")
+    assert problem in lines[0], lines[0]
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_a_cassette_whose_metadata_lacks_the_strategy(tmp_path: Path) -> None:
     cassette = json.loads(CASSETTE.read_text(encoding="utf-8"))
     del cassette["metadata"]["syncbench"]["strategy"]
@@ -178,16 +252,47 @@ def test_measure_gives_the_measured_fields_in_the_contract_s_order(spec: RunSpec
 # --- readers that skip what they cannot use --------------------------------------------------------
 
 
-def test_a_spoiled_saved_run_is_run_again(tmp_path: Path, spec: RunSpec, document: dict[str, Any]) -> None:
+def test_a_saved_run_of_another_spec_is_run_again(tmp_path: Path, spec: RunSpec, document: dict[str, Any]) -> None:
     (tmp_path / "runs").mkdir()
     saved = {"key": spec.key(0), "scenario_hash": scenario_hash(spec.scenario), "rows": document["results"]}
     _write(tmp_path / "runs" / "0000.json", saved)
     assert finished_runs(tmp_path, [spec]) == {0: document["results"]}
-    row = {k: v for k, v in document["results"][0].items() if k != "strategy"}
-    _write(tmp_path / "runs" / "0000.json", saved | {"rows": [row]})
+    _write(tmp_path / "runs" / "0000.json", saved | {"scenario_hash": "0" * 16})
     assert finished_runs(tmp_path, [spec]) == {}
-    (tmp_path / "runs" / "0000.json").write_text('{"key": ', encoding="utf-8")
-    assert finished_runs(tmp_path, [spec]) == {}
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        pytest.param(lambda saved: [], "want an object", id="a-list"),
+        pytest.param(lambda saved: {k: v for k, v in saved.items() if k != "rows"}, "rows: missing", id="no-rows"),
+        pytest.param(lambda saved: saved | {"rows": ["a row"]}, "rows.0: want an object", id="string-rows"),
+        pytest.param(lambda saved: saved | {"rows": []}, "rows: empty", id="no-row"),
+        pytest.param(
+            lambda saved: saved | {"rows": [{k: v for k, v in saved["rows"][0].items() if k != "strategy"}]},
+            "rows.0.strategy: missing",
+            id="row-without-strategy",
+        ),
+        pytest.param(lambda saved: '{"key": ', "malformed JSON", id="cut-short"),
+    ],
+)
+def test_a_spoiled_saved_run_is_refused_naming_it(
+    tmp_path: Path, spec: RunSpec, document: dict[str, Any], spoil: Any, problem: str
+) -> None:
+    """A run file that is not a saved run (edited by hand, or not syncbench's) is named in one line, not
+    silently run again or, with `rows: []`, taken as a run that gave no rows."""
+    (tmp_path / "runs").mkdir()
+    saved = {"key": spec.key(0), "scenario_hash": scenario_hash(spec.scenario), "rows": document["results"]}
+    spoiled = spoil(saved)
+    path = tmp_path / "runs" / "0000.json"
+    if isinstance(spoiled, str):
+        path.write_text(spoiled, encoding="utf-8")
+    else:
+        _write(path, spoiled)
+    with pytest.raises(HarnessError, match="not a valid saved run") as caught:
+        finished_runs(tmp_path, [spec])
+    message = str(caught.value)
+    assert str(path) in message and problem in message and "\n" not in message, message
 
 
 def test_a_broken_scaling_study_is_left_out(tmp_path: Path) -> None:

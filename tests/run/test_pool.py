@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -52,6 +53,15 @@ def _holds_ctrl_c_back() -> bool:
     bit = 1 << (signal.SIGINT - 1)
     masks = [int(s.read_text().split("SigBlk:")[1].split()[0], 16) for s in Path("/proc/self/task").glob("*/status")]
     return bool(masks) and all(mask & bit for mask in masks)
+
+
+def _watches_parent() -> bool:
+    """Whether this worker process has a thread watching for its parent's death."""
+    return any(t.name == "syncbench-parent-watch" and t.is_alive() for t in threading.enumerate())
+
+
+def _ends_on_sigterm() -> bool:
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads signal masks from /proc")
@@ -101,6 +111,18 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
+def test_workers_watch_their_parent_and_end_on_sigterm() -> None:
+    """A worker dies with its parent (tests/specs/test_interrupts.py kills a sweep), and SIGTERM ends it
+    outright, although a forked worker inherits the parent's handler that turns SIGTERM into an interrupt."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        assert run_all([_watches_parent, _ends_on_sigterm] * 2, jobs=2) == [True] * 4
+        assert run_all([_watches_parent, _ends_on_sigterm], jobs=1, fresh_process=True) == [True] * 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not _watches_parent(), "the parent itself watches nothing"
+
+
 def test_slow_tasks_start_first_and_results_stay_in_input_order() -> None:
     calls: list[int] = []
 
@@ -147,11 +169,12 @@ def test_an_interrupt_cancels_the_rest_and_shuts_the_pool_down(tmp_path: Path, m
 
 @linux_only
 def test_dask_gives_the_same_results_and_raises_a_task_failure() -> None:
-    """A LocalCluster of two workers: results in input order, workers that leave Ctrl-C to the parent,
-    and a failing task's own error."""
+    """A LocalCluster of two workers: results in input order, workers that leave Ctrl-C to the parent
+    and die with it, and a failing task's own error."""
     pytest.importorskip("distributed")
     tasks = [partial(_square, n) for n in range(6)]
-    assert run_all([*tasks, _holds_ctrl_c_back], jobs=2, executor="dask") == [*run_all(tasks, jobs=1), True]
+    expected = [*run_all(tasks, jobs=1), True, True]
+    assert run_all([*tasks, _holds_ctrl_c_back, _watches_parent], jobs=2, executor="dask") == expected
     with pytest.raises(ValueError, match="task 0 failed"):
         run_all([_refuse, *tasks], jobs=2, executor="dask")
 

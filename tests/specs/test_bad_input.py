@@ -72,6 +72,8 @@ BAD_VALUES = {
     "--adaptive": "yes",
     "--max-retries": "-1",
     "--lookback": "-1",
+    "--max-pages": "0",
+    "--max-world-mib": "0",
 }
 BAD_LISTS = {"--workers": "1,0"}
 #: options whose refusal names the bad value (an unknown scenario, strategy or fan-out) rather than the option

@@ -62,6 +62,7 @@ class Edge:
     error: str | None = None  # a substring of Outcome.error; None: the sync must succeed
     retries: int = 0
     waited_s: float = 0.0  # simulated seconds the retry waited, before its jitter
+    max_pages: int = 10_000
 
 
 def listing_answers(*answers: httpx.Response | Exception) -> Callable[[respx.MockRouter], None]:
@@ -89,9 +90,35 @@ def cursor_past_an_empty_page(router: respx.MockRouter) -> None:
     router.get(LISTING).mock(side_effect=[ok(first), ok(last)])
 
 
+CUT = b'{"status": "success", "result": ['  # a complete answer that is not JSON
+
+
+def always_malformed(router: respx.MockRouter) -> None:
+    router.get(LISTING).mock(side_effect=lambda request: ok(CUT))
+
+
+def cursor_link_repeats(router: respx.MockRouter) -> None:
+    """A server whose next link never moves: the second page points back at itself."""
+    again = {"status": "success", "result": [CONVERSATION], "paging": {"next": f"{LISTING}?cursor=abc&limit=2"}}
+    router.get(LISTING).mock(side_effect=[ok(again)] * 3)
+
+
+def ignores_the_offset(router: respx.MockRouter) -> None:
+    """A cursor API read with offsets: it answers its first page, without a count, whatever the offset."""
+    first = {"status": "success", "result": [CONVERSATION], "paging": {"next": f"{LISTING}?cursor=abc&limit=2"}}
+    router.get(LISTING).mock(side_effect=[ok(first)] * 6)
+
+
 EDGES = [
+    pytest.param(Edge(listing_answers(ok(CUT), ok(LISTED)), retries=1, waited_s=0.5), id="malformed-json-then-success"),
+    pytest.param(Edge(always_malformed, error="gave up after 6 attempts (malformed JSON)"), id="malformed-json-always"),
     pytest.param(
-        Edge(listing_answers(ok(b'{"status": "success", "result": [')), error="malformed JSON"), id="malformed-json"
+        Edge(cursor_link_repeats, pagination="cursor", error=f"GET {LISTING}: paging would send the same request"),
+        id="cursor-link-repeats",
+    ),
+    pytest.param(
+        Edge(ignores_the_offset, max_pages=4, error=f"GET {LISTING}: paging stopped after 4 pages"),
+        id="offset-ignored-stops-at-max-pages",
     ),
     pytest.param(
         Edge(listing_answers(ok({"status": "success", "count": 1})), error="no `result` list"), id="missing-result"
@@ -136,7 +163,7 @@ def sync(edge: Edge, fanout: str) -> tuple[Outcome, SqliteStore, VirtualClock, r
     ctx = SyncContext(
         clock=clock,
         store=store,
-        options=Options(workers=3),
+        options=Options(workers=3, max_pages=edge.max_pages),
         profile=ApiProfile(pagination=edge.pagination, page_size=2),  # type: ignore[arg-type]
         rng=random.Random(SEED),
     )

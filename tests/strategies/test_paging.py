@@ -150,3 +150,29 @@ def test_page_size_option_overrides_the_profile() -> None:
     )
     _, effects = drive(paginate(ctx, PATH), [page([1], 1)])
     assert calls(effects)[0].params["limit"] == 50
+
+
+def keyset_ctx(max_pages: int = 10_000) -> SyncContext:
+    profile = ApiProfile(pagination="keyset", page_size=1)
+    return SyncContext(clock=VirtualClock(), store=SqliteStore(), profile=profile, options=Options(max_pages=max_pages))
+
+
+def test_keyset_reads_on_when_a_moved_anchor_brings_it_back_to_an_afterid() -> None:
+    """Record 2 got news while page three was asked for: the server resumes at the top (a page of
+    repeats, [3]), and afterId=3 comes again, but record 1 is new since: progress, not a loop."""
+    bodies = [page([3], 3), page([2], 3), page([3], 3), page([1], 3)]
+    records, effects = drive(paginate(keyset_ctx(), PATH), bodies)
+    assert [r["id"] for r in records] == [3, 2, 1]
+    assert [c.params.get("afterId") for c in calls(effects)] == [None, 3, 2, 3]
+
+
+def test_keyset_fails_on_a_cycle_that_brings_nothing_new() -> None:
+    bodies = [page([3], 9), page([2], 9), page([3], 9), page([2], 9), page([3], 9)]
+    with pytest.raises(SyncFailed, match=rf"^GET {PATH}: paging would send the same request twice \(afterId=2\)"):
+        drive(paginate(keyset_ctx(), PATH), bodies)
+
+
+def test_a_listing_stops_after_max_pages() -> None:
+    bodies = [page([i], None) for i in range(1, 10)]
+    with pytest.raises(SyncFailed, match=rf"^GET {PATH}: paging stopped after 4 pages \(max_pages\)$"):
+        drive(paginate(keyset_ctx(max_pages=4), PATH), bodies)

@@ -270,3 +270,42 @@ def test_retry_policy_uses_the_told_wait_then_backs_off():
 def test_strategies_do_not_import_bench():
     code = "import sys, strategies.retry; sys.exit(any(m == 'bench' or m.startswith('bench.') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@given(attempt=st.integers(1, 30), jitter=st.floats(0, 100), seed=st.integers(0, 1000))
+@settings(max_examples=60, deadline=None)
+def test_jitter_never_pushes_a_backoff_past_wait_max(attempt, jitter, seed):
+    policy = RetryPolicy(attempts=100, wait_max=2.0, wait_jitter=jitter)
+    usage = _response(403, {}, {"error": {"code": 4}})  # throttled, no wait told
+    wait = policy.wait_for(attempt, usage, random.Random(seed))
+    assert wait is not None and 0 < wait <= policy.wait_max
+
+
+def test_a_told_wait_is_never_shortened_and_its_jitter_stays_inside_wait_max():
+    policy = RetryPolicy(wait_max=10.0, wait_jitter=5.0)
+    for told in ("3", "9", "60"):
+        wait = policy.wait_for(1, _response(429, {"retry-after": told}), random.Random(3))
+        assert wait is not None and float(told) <= wait <= max(float(told), policy.wait_max)
+
+
+def test_the_timeout_bounds_the_total_time_and_says_so():
+    policy = RetryPolicy(timeout=10.0, wait_jitter=0.0)
+    told = _response(429, {"retry-after": "4"})
+    assert policy.decide(1, told, random.Random(1), elapsed=5.0) == 4.0
+    assert policy.decide(2, told, random.Random(1), elapsed=7.0) == "out of time (retry timeout 10 s)"
+    assert policy.wait_for(2, told, random.Random(1), elapsed=7.0) is None
+    assert policy.decide(policy.attempts, told, random.Random(1), elapsed=0.0) == f"out of attempts ({policy.attempts})"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "retried"),
+    [
+        pytest.param(200, b'{"result": [', True, id="cut-json"),
+        pytest.param(200, b"\xff\xfe", True, id="not-utf8"),
+        pytest.param(200, b'{"result": []}', False, id="json"),
+        pytest.param(404, b"not json", False, id="404-not-json"),
+    ],
+)
+def test_a_200_that_is_not_json_is_retried_like_a_transient_error(status, body, retried):
+    response = _response(status, {"content-type": "application/json"}, body)
+    assert (RetryPolicy().wait_for(1, response, random.Random(1)) is not None) is retried
