@@ -205,3 +205,21 @@ def test_a_checked_token_is_scrubbed_from_every_error_line() -> None:
     check_token(token)
     line = f"GET /x?access_token={quote(token, safe='')}: failed; echo {base64.b64encode(token.encode()).decode()}"
     assert redact_errors(line) == f"GET /x?access_token={REDACTED}: failed; echo {REDACTED}"
+
+
+def test_a_debug_traceback_is_scrubbed_like_the_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--debug prints a traceback; a checked token in it, in any form, reaches stderr as [redacted] only."""
+    from bench.cli import application
+
+    token = "dbg-trace-tok/+="
+    check_token(token)
+    monkeypatch.setattr(application, "_debug", True)
+    try:
+        raise RuntimeError(f"GET /x?access_token={quote(token, safe='')} failed")
+    except RuntimeError:
+        application._traceback_if_debug()
+    err = capsys.readouterr().err
+    assert "Traceback" in err and REDACTED in err
+    assert token not in err and quote(token, safe="") not in err

@@ -38,6 +38,12 @@ _debug = False
 _LONG_QUOTED = re.compile(r"""(['"])((?:(?!\1).){60})(?:(?!\1).)+\1""")
 
 
+def _traceback_if_debug() -> None:
+    """With --debug, the traceback on stderr, scrubbed of every token in use like the error line."""
+    if _debug:
+        typer.echo(redact_errors(traceback.format_exc()).rstrip("\n"), err=True)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"syncbench: error: {_short(redact_errors(message))}", err=True)
     sys.exit(code)
@@ -94,14 +100,12 @@ class _Group(TyperGroup):
         except (typer.Abort, KeyboardInterrupt):
             _fail("interrupted", 130)
         except BAD_INPUT as error:
-            if _debug:
-                traceback.print_exc()
+            _traceback_if_debug()
             _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
         except _ClickException as error:
             _fail(error.format_message(), error.exit_code)
         except Exception as error:  # a harness bug: still one line, the traceback with --debug
-            if _debug:
-                traceback.print_exc()
+            _traceback_if_debug()
             _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
         finally:
             if held is not None:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.run.runner import MAX_WORKERS
 from tests.cli.options_table import read_table
+from tests.specs.time_limit import time_limit
 
 runner = CliRunner()
 
@@ -172,24 +170,6 @@ def _assert_refused(code: int | None, stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
-class Hung(BaseException):
-    """Raised by the alarm; a BaseException so neither the CLI nor CliRunner swallows it."""
-
-
-@contextmanager
-def _time_limit(seconds: int) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise Hung(f"no answer within {seconds} s: the command accepted the bad input and kept running")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _console_script() -> list[str]:
     script = shutil.which("syncbench")
     return [script] if script else [sys.executable, "-c", "from bench.cli import app; app()"]
@@ -208,7 +188,7 @@ def test_bad_input_is_refused_in_one_line(
     root = Path.cwd()
     before = _snapshot(root)
     argv = _argv(verb, override, positional, workspace)
-    with _time_limit(CASE_LIMIT_S):
+    with time_limit(CASE_LIMIT_S):
         result = runner.invoke(app, argv)
     _assert_refused(result.exit_code, result.stderr)
     after = _snapshot(root)
@@ -238,7 +218,7 @@ def test_a_bad_shared_option_is_refused_naming_it(workspace: dict[str, str], ver
     """A bad value of any shared option: exit 2, one line naming the option (or the unknown name), nothing left."""
     before = _snapshot(Path.cwd())
     argv = _argv(verb, {flag: value}, [], workspace)
-    with _time_limit(CASE_LIMIT_S):
+    with time_limit(CASE_LIMIT_S):
         result = runner.invoke(app, argv)
     _assert_refused(result.exit_code, result.stderr)
     line = result.stderr.splitlines()[0]

@@ -20,11 +20,8 @@ import os
 import random
 import re
 import resource
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from typer.testing import CliRunner
 
 import bench.serve.server
 from bench.cli import app
+from tests.specs.time_limit import Hung, time_limit
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 SEED = 16
@@ -256,24 +254,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-class Hung(BaseException):
-    """Raised by the alarm; a BaseException so that neither the CLI nor CliRunner swallows it."""
-
-
-@contextmanager
-def _time_limit(seconds: int) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise Hung(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _names_its_input(line: str, argv: tuple[str, ...]) -> bool:
     """A refusal names an option of the command line or one it needs, or a value (a file, an unknown name)
     it could not use, or says that a value is empty."""
@@ -316,7 +296,7 @@ def test_every_argument_gets_an_answer_of_the_contract(
     paths = workspace | {"new": str(tmp_path / "new")}
     argv = tuple(a.format(**paths) for a in case.argv)
     env = {"FUZZ_SHORT_TOKEN": "ok", "FUZZ_EMPTY_TOKEN": "", "FUZZ_TOKEN": TOKEN, "COLUMNS": "100"}
-    with _time_limit(CASE_LIMIT_S):
+    with time_limit(CASE_LIMIT_S):
         result = CliRunner().invoke(app, list(argv), env=env)
     if isinstance(result.exception, Hung):
         raise result.exception

@@ -13,12 +13,10 @@ import math
 import os
 import random
 import resource
-import signal
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.scenario.model import ScenarioError, load_scenario, shipped_scenarios
 from bench.world.estimate import check_world
+from tests.specs.time_limit import time_limit
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 #: mutated files loaded in-process; a fifth of them also run through the CLI
@@ -172,22 +171,6 @@ def cases(count: int, seed: int) -> Iterator[tuple[int, str]]:
 # -- checks ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def time_limit(seconds: int, what: str) -> Iterator[None]:
-    """Fail, instead of hanging the suite, when a case takes longer than `seconds`."""
-
-    def expire(signum: int, frame: Any) -> None:
-        raise AssertionError(f"no answer within {seconds} s: {what}")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def assert_one_line_naming(message: str, path: Path) -> None:
     assert "\n" not in message.strip() and "Traceback" not in message, message
     assert str(path) in message, f"the refusal does not name the file: {message!r}"
@@ -215,17 +198,15 @@ def test_every_mutated_scenario_loads_or_is_refused_naming_the_file(tmp_path: Pa
     assert refused and loaded, (refused, loaded)  # the mutations reach both sides
 
 
-def test_every_mutated_scenario_runs_or_exits_cleanly_through_the_cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_mutated_scenario_runs_or_exits_cleanly_through_the_cli(tmp_path: Path) -> None:
     """`syncbench run --scenario FILE`: exit 0, 1 or 2; on 2 one stderr line naming the file; never a traceback."""
-    monkeypatch.setenv("SYNCBENCH_MAX_WORLD_MIB", str(CLI_MAX_WORLD_MIB))
     runner = CliRunner()
     codes = set()
     for i, text in cases(CLI_CASES, seed=1016):
         path = tmp_path / f"case-{i}.toml"
         path.write_text(text, encoding="utf-8")
         argv = ["run", "--scenario", str(path), "--strategy", "full-pagination", "--json"]
+        argv += ["--max-world-mib", str(CLI_MAX_WORLD_MIB)]
         with time_limit(CASE_LIMIT_S, f"syncbench {' '.join(argv)}"):
             result = runner.invoke(app, argv)
         codes.add(result.exit_code)
