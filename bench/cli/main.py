@@ -60,7 +60,6 @@ from bench.run.runner import RunSpec, run
 from bench.run.sweep import (
     SweepPlan,
     default_jobs,
-    discard_runs,
     execute,
     load_manifest,
     parse_list,
@@ -243,8 +242,7 @@ def sweep_command(
             options=opts,
         )
         world_limit(max_world_mib, *plan.scenarios())  # every seed's scenario loads before --out is touched
-        prepare_out(out, force=force)
-        discard_runs(out)
+        prepare_out(out, force=force)  # with --force, an earlier sweep's saved runs go too: only --resume reuses them
     specs = plan.specs()
     jobs = jobs or default_jobs()
     began = time.perf_counter()

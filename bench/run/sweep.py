@@ -21,7 +21,7 @@ import bench
 from bench.errors import HarnessError
 from bench.measure.row import Row
 from bench.results.documents import Checked, Document, load_document
-from bench.results.files import atomic_write, json_text
+from bench.results.files import RUNS, atomic_write, json_text, remove_leftovers
 from bench.run.pool import run_all
 from bench.run.runner import RunSpec, run
 from bench.run.settings import CheckedOptions
@@ -32,7 +32,6 @@ from strategies import FANOUTS, Options, resolve
 __all__ = ["SweepPlan", "execute", "finished_runs", "load_manifest", "parse_list", "scenario_reference"]
 
 MANIFEST = "manifest.json"
-RUNS = "runs"
 
 
 def parse_list(text: str, name: str, cast: Callable[[str], Any] = str) -> list[Any]:
@@ -178,13 +177,6 @@ def _one(spec: RunSpec, keep_trace: bool) -> tuple[list[dict[str, Any]], list[Tr
     return result.rows, (result.trace if keep_trace else None)
 
 
-def discard_runs(out: Path) -> None:
-    """Forget the saved runs of an earlier sweep in `out`: a new sweep (`--force`) runs everything afresh,
-    as the code or the scenario may have changed since; only `--resume` reuses them."""
-    for saved in (out / RUNS).glob("*.json"):
-        saved.unlink()
-
-
 def execute(
     plan: SweepPlan,
     out: Path,
@@ -203,10 +195,9 @@ def execute(
     finished so far stay saved, and a resumed sweep runs only the rest.
     """
     specs = plan.specs()
+    remove_leftovers(out)  # the writes a killed sweep left halfway
     atomic_write(out / MANIFEST, json_text(plan.manifest()))
     (out / RUNS).mkdir(exist_ok=True)
-    for stale in [*out.glob(".*.tmp"), *(out / RUNS).glob(".*.tmp")]:  # writes a killed sweep left halfway
-        stale.unlink(missing_ok=True)
     done = finished_runs(out, specs)
     for index in done:
         on_done(specs[index])
