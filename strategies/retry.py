@@ -68,13 +68,6 @@ def _number(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except (httpx.ResponseNotRead, ValueError, UnicodeDecodeError):
-        return None
-
-
 _MALFORMED = object()
 _DECODED = "syncbench.json"
 
@@ -178,7 +171,10 @@ def is_throttled(response: httpx.Response) -> bool:
         return True
     if status not in (400, 403):
         return False
-    body = _json_body(response)
+    try:
+        body = decoded(response)  # parsed once however often a response is asked about
+    except (httpx.ResponseNotRead, ValueError):
+        body = None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         code = error.get("code")
