@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl
 
 from bench.api.base import TIME_HEADER, SimRequest
 from bench.api.core import SimulatedAPI
@@ -37,6 +37,8 @@ from bench.api.faults import with_faults
 from bench.errors import HarnessError
 from bench.scenario.model import Scenario
 from bench.secrets import check_token, read_token, redact_errors
+from bench.serve.dialect import SIM_PROFILE as _SIM
+from bench.serve.dialect import Dialect
 from bench.world.dataset import generate
 from bench.world.records import World
 from strategies.profile import ENDPOINTS, ApiProfile
@@ -45,13 +47,11 @@ __all__ = ["ServerProcess", "SimServer", "check_host", "run_server", "scale_scen
 
 Epoch = Literal["startup", "first-request"]
 #: the header carrying the server's t (seconds since its epoch) when the request arrived
-_SIM = ApiProfile()  # the dialect the core speaks
 #: what the server's answers hold besides the world's own strings, numbers and time stamps
 _ANSWER_WORDS = (
     "status success fail message result count paging next cursor unauthorized id conversationId sentAt body "
     "editedAt deleted reservationId createdAt lastMessageAt updatedOn content-type application/json"
 ).split()
-_PARAMS = (("limit_param", "limit"), ("offset_param", "offset"), ("after_param", "afterId"), ("since_param", "since"))
 
 
 def scale_scenario(scenario: Scenario, factor: float) -> Scenario:
@@ -116,49 +116,6 @@ def check_host(host: str, allow_remote: bool) -> None:
         raise HarnessError(f"--host {host} is not a loopback address; pass --allow-remote to serve beyond this machine")
 
 
-class _Dialect:
-    """Translates between a client's API profile and the core's own paths, parameters and fields."""
-
-    def __init__(self, profile: ApiProfile) -> None:
-        self.profile = profile
-        self.params = {getattr(profile, ours): sim for ours, sim in _PARAMS}
-        self.back = {sim: theirs for theirs, sim in self.params.items()}
-
-    def inbound(self, path: str, query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
-        route = self.profile.route(path)
-        if route is None:
-            return None
-        endpoint, values = route
-        return getattr(_SIM, endpoint).format(**values), {self.params.get(k, k): v for k, v in query.items()}
-
-    def outbound(self, body: bytes) -> bytes:
-        doc = json.loads(body)
-        if not isinstance(doc, dict) or "result" not in doc:
-            return body
-        p = self.profile
-        out: dict[str, Any] = {k: v for k, v in doc.items() if k not in ("result", "count", "paging")}
-        out[p.result_field] = [{p.fields.get(k, k): v for k, v in r.items()} for r in doc["result"]]
-        if "count" in doc:
-            out[p.count_field] = doc["count"]
-        if "paging" in doc:
-            *parents, leaf = p.next_field.split(".")
-            node = out
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = self._link(doc["paging"].get("next"))
-        return json.dumps(out).encode()
-
-    def _link(self, link: str | None) -> str | None:
-        """The core's next link in the client's dialect."""
-        if link is None:
-            return None
-        parts = urlsplit(link)
-        route = _SIM.route(parts.path)
-        path = parts.path if route is None else getattr(self.profile, route[0]).format(**route[1])
-        query = {self.back.get(k, k): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
-        return f"{path}?{urlencode(query)}" if query else path
-
-
 def served_words(world: World, profile: ApiProfile) -> list[str]:
     """What the served world's records and answers show besides numbers and time stamps (which
     `check_token` refuses on their own): its accounts, its message bodies, its field and route names.
@@ -195,7 +152,7 @@ class SimServer:
         self.api.live.advance(0.0)
         self.connect_s = scenario.latency.connect_s
         self.epoch = epoch
-        self.dialect = _Dialect(profile) if profile is not None and profile != _SIM else None
+        self.dialect = Dialect(profile) if profile is not None and profile != _SIM else None
         self._token = token
         self._log = log if secret is None else lambda line: log(secret.redact(line))  # a path may hold it
         self._source = source
